@@ -1,0 +1,26 @@
+// The LMDB BlockStore: one LMDB environment in a folder (data.mdb, lock.mdb). On-disk layout:
+// docs/storage.md. The only file that calls LMDB is lmdb_store.cc.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+
+#include "synapse/blockstore/block_store.h"
+
+namespace synapse::blockstore {
+
+struct LmdbOptions {
+  // Upper bound on the sum of block sizes (config key store.capacity).
+  uint64_t capacity = 50ull << 30;
+  // fsync every commit (config key store.sync). Without it a process crash loses nothing, but
+  // a power failure may lose the last commits (never corrupts the store).
+  bool sync = true;
+};
+
+// Opens (creating if needed) the store in `folder`. Several processes may open one store; LMDB
+// serializes their writers. Errors: kIo / kPermissionDenied from the OS, kCorrupt if the files
+// are not an LMDB store of this layout.
+core::Result<std::unique_ptr<BlockStore>> open_lmdb_store(const std::filesystem::path& folder,
+                                                          const LmdbOptions& options);
+
+}  // namespace synapse::blockstore

@@ -1,0 +1,127 @@
+// The only file that calls toml++; its exceptions end here.
+#include "synapse/cli/config.h"
+
+#include <set>
+#include <toml++/toml.h>
+
+#include "synapse/blockstore/importer.h"
+#include "synapse/core/units.h"
+
+namespace synapse::cli {
+
+using core::ErrorCode;
+using core::make_error;
+
+namespace {
+
+constexpr size_t kMaxConfigSize = 1 << 20;
+
+std::string where(std::string_view source, const toml::source_region& region) {
+  return std::string(source) + ":" + std::to_string(region.begin.line);
+}
+
+core::Error key_error(std::string_view source, const toml::node& node, std::string_view key,
+                      std::string_view problem) {
+  return core::Error(ErrorCode::kInvalidArgument, where(source, node.source()) + ": " +
+                                                      std::string(key) + ": " +
+                                                      std::string(problem));
+}
+
+core::Status check_keys(std::string_view source, const toml::table& table,
+                        std::string_view prefix, const std::set<std::string_view>& known) {
+  for (const auto& [key, value] : table) {
+    if (!known.contains(key.str())) {
+      std::string name = prefix.empty() ? std::string(key.str())
+                                        : std::string(prefix) + "." + std::string(key.str());
+      return tl::unexpected(key_error(source, value, name, "unknown key"));
+    }
+  }
+  return core::ok();
+}
+
+core::Status apply(std::string_view source, const toml::table& root, Config& config) {
+  SYNAPSE_RETURN_IF_ERROR(check_keys(source, root, "", {"store", "import"}));
+  if (const toml::node* node = root.get("store")) {
+    const toml::table* store = node->as_table();
+    if (!store) return tl::unexpected(key_error(source, *node, "store", "expected a table"));
+    SYNAPSE_RETURN_IF_ERROR(check_keys(source, *store, "store", {"capacity", "sync"}));
+    if (const toml::node* capacity = store->get("capacity")) {
+      std::optional<std::string> text = capacity->value<std::string>();
+      if (!text) {
+        return tl::unexpected(
+            key_error(source, *capacity, "store.capacity", "expected a size such as \"50G\""));
+      }
+      auto bytes = core::parse_size(*text);
+      if (!bytes) {
+        return tl::unexpected(
+            key_error(source, *capacity, "store.capacity", bytes.error().message()));
+      }
+      config.store.capacity = *bytes;
+    }
+    if (const toml::node* sync = store->get("sync")) {
+      if (!sync->is_boolean()) {
+        return tl::unexpected(key_error(source, *sync, "store.sync", "expected true or false"));
+      }
+      config.store.sync = *sync->value<bool>();
+    }
+  }
+  if (const toml::node* node = root.get("import")) {
+    const toml::table* import = node->as_table();
+    if (!import) return tl::unexpected(key_error(source, *node, "import", "expected a table"));
+    SYNAPSE_RETURN_IF_ERROR(check_keys(source, *import, "import", {"preset"}));
+    if (const toml::node* preset = import->get("preset")) {
+      std::optional<std::string> name = preset->value<std::string>();
+      if (!name) {
+        return tl::unexpected(key_error(source, *preset, "import.preset", "expected a string"));
+      }
+      auto options = blockstore::import_preset(*name);
+      if (!options) {
+        return tl::unexpected(
+            key_error(source, *preset, "import.preset", options.error().message()));
+      }
+      config.import_preset = *name;
+    }
+  }
+  return core::ok();
+}
+
+}  // namespace
+
+core::Result<Config> Config::parse(std::string_view text, std::string_view source) {
+  Config config;
+  try {
+    toml::table root = toml::parse(text, source);
+    SYNAPSE_RETURN_IF_ERROR(apply(source, root, config));
+  } catch (const toml::parse_error& error) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      where(source, error.source()) + ": " + std::string(error.description()));
+  }
+  return config;
+}
+
+core::Result<Config> Config::load(core::Env& env, const std::filesystem::path& path) {
+  auto text = env.read_file(path, kMaxConfigSize);
+  if (!text && text.error().code() == ErrorCode::kNotFound) return Config{};
+  if (!text) return tl::unexpected(text.error());
+  return parse(core::as_chars(*text), path.string());
+}
+
+std::string Config::default_text() {
+  return R"(# Synapse node configuration. Every key is optional: the values shown are the defaults.
+# Reference: docs/config.md.
+
+[store]
+# Upper bound on the bytes of blocks this node keeps (suffixes K, M, G, T are powers of 1024).
+# A put that would pass it fails with "store full".
+capacity = "50G"
+# fsync every commit. With false a process crash still loses nothing, but a power failure may
+# lose the most recent writes.
+sync = true
+
+[import]
+# Layout of files added with `synapse add`: kubo-default, v1-raw-256k or v1-2025-1MiB.
+preset = "v1-raw-256k"
+)";
+}
+
+}  // namespace synapse::cli

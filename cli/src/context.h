@@ -1,0 +1,52 @@
+// What every command needs: the home folder, its config and block store, and output helpers.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "synapse/blockstore/block_store.h"
+#include "synapse/cli/config.h"
+#include "synapse/core/env.h"
+
+namespace synapse::cli {
+
+// The work a parsed command line asks for; run after CLI11 has finished parsing.
+using Action = std::function<core::Status()>;
+
+class Context {
+ public:
+  std::filesystem::path home;
+  core::Env& env = core::Env::posix();
+
+  std::filesystem::path identity_path() const { return home / "identity.key"; }
+  std::filesystem::path config_path() const { return home / "config.toml"; }
+  std::filesystem::path swarm_key_path() const { return home / "swarm.key"; }
+  std::filesystem::path store_path() const { return home / "blocks"; }
+
+  // Fails with kNotFound ("run `synapse init` first") if the home folder does not exist.
+  core::Status require_home();
+  core::Result<const Config*> config();
+  // Opens the block store on first use.
+  core::Result<blockstore::BlockStore*> store();
+
+ private:
+  std::optional<Config> config_;
+  std::unique_ptr<blockstore::BlockStore> store_;
+};
+
+// Writes all of `data` to standard output (retrying short writes).
+core::Status write_stdout(core::ByteView data);
+core::Status print_line(const std::string& line);
+core::Status print_json(const nlohmann::json& value);
+
+// Parses a CID argument, naming the argument in the error.
+core::Result<crypto::Cid> parse_cid_argument(const std::string& text);
+
+// Registration of the command groups on the top-level app. Each stores its work in `action`.
+void add_node_commands(CLI::App& app, Context& context, Action& action);
+void add_data_commands(CLI::App& app, Context& context, Action& action);
+
+}  // namespace synapse::cli

@@ -1,0 +1,3 @@
+#include "synapse/cli/app.h"
+
+int main(int argc, char** argv) { return synapse::cli::run(argc, argv); }

@@ -1,0 +1,53 @@
+#include "synapse/core/result.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace synapse::core {
+
+std::string_view error_code_name(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidArgument: return "invalid-argument";
+    case ErrorCode::kNotFound: return "not-found";
+    case ErrorCode::kAlreadyExists: return "already-exists";
+    case ErrorCode::kFailedPrecondition: return "failed-precondition";
+    case ErrorCode::kCorrupt: return "corrupt";
+    case ErrorCode::kStoreFull: return "store-full";
+    case ErrorCode::kPermissionDenied: return "permission-denied";
+    case ErrorCode::kIo: return "io";
+    case ErrorCode::kUnsupported: return "unsupported";
+    case ErrorCode::kInternal: return "internal";
+  }
+  return "unknown";
+}
+
+bool is_user_error(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidArgument:
+    case ErrorCode::kNotFound:
+    case ErrorCode::kAlreadyExists:
+    case ErrorCode::kFailedPrecondition:
+    case ErrorCode::kStoreFull:
+    case ErrorCode::kPermissionDenied:
+    case ErrorCode::kUnsupported:
+      return true;
+    case ErrorCode::kCorrupt:
+    case ErrorCode::kIo:
+    case ErrorCode::kInternal:
+      return false;
+  }
+  return false;
+}
+
+Error Error::with_context(std::string_view context) const {
+  return Error(code_, std::string(context) + ": " + message_);
+}
+
+void check_failed(const char* condition, const char* file, int line, std::string_view message) {
+  std::fprintf(stderr, "synapse: internal error: check failed: %s (%s:%d): %.*s\n", condition,
+               file, line, static_cast<int>(message.size()), message.data());
+  std::fflush(stderr);
+  std::abort();
+}
+
+}  // namespace synapse::core
