@@ -1,5 +1,6 @@
 #include <algorithm>
 
+#include "protobuf_wire.h"
 #include "synapse/blockstore/dag_pb.h"
 #include "synapse/blockstore/importer.h"
 #include "synapse/blockstore/unixfs.h"
@@ -45,12 +46,25 @@ DagBuilder::DagBuilder(const ImportOptions& options) : options_(options) {}
 
 Block DagBuilder::make_leaf(const ImportOptions& options, core::Bytes chunk) {
   if (options.raw_leaves) return Block::make(Codec::kRaw, std::move(chunk), 1);
-  UnixfsData unixfs;
-  unixfs.type = UnixfsType::kFile;
-  unixfs.filesize = chunk.size();
-  if (!chunk.empty()) unixfs.data = std::move(chunk);
-  PbNode node{.links = {}, .data = encode_unixfs(unixfs)};
-  return Block::make(Codec::kDagPb, encode_pb_node(node), options.cid_version);
+  // PBNode{Data: UnixFS{Type: File, Data: chunk, filesize: n}}, the bytes encode_pb_node and
+  // encode_unixfs would give, written in one pass: they would copy the chunk twice.
+  const size_t n = chunk.size();
+  core::Bytes head;
+  wire::append_varint_field(head, 1, static_cast<uint64_t>(UnixfsType::kFile));
+  if (n > 0) {
+    wire::append_tag(head, 2, wire::kLengthDelimited);
+    core::append_varint(head, n);
+  }
+  core::Bytes tail;
+  wire::append_varint_field(tail, 3, n);
+  core::Bytes node;
+  node.reserve(head.size() + n + tail.size() + 16);
+  wire::append_tag(node, 1, wire::kLengthDelimited);
+  core::append_varint(node, head.size() + n + tail.size());
+  node.insert(node.end(), head.begin(), head.end());
+  node.insert(node.end(), chunk.begin(), chunk.end());
+  node.insert(node.end(), tail.begin(), tail.end());
+  return Block::make(Codec::kDagPb, std::move(node), options.cid_version);
 }
 
 DagBuilder::Node DagBuilder::leaf_node(const Block& leaf, uint64_t chunk_size) {

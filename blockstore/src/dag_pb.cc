@@ -96,7 +96,8 @@ core::Result<std::vector<crypto::Cid>> child_links(const crypto::Cid& cid, core:
                         "dag-pb: unexpected node field " + std::to_string(field.number));
     }
     if (field.number == 1) {
-      if (!bytes.empty()) return make_error(ErrorCode::kInvalidArgument, "dag-pb: field after Data");
+      if (!bytes.empty())
+        return make_error(ErrorCode::kInvalidArgument, "dag-pb: field after Data");
       break;
     }
     if (links.size() >= kMaxLinks) {

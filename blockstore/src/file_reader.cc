@@ -22,15 +22,17 @@ core::Result<FileNode> decode_file_node(const crypto::Cid& cid, core::ByteView b
   };
   auto node = decode_pb_node(bytes);
   if (!node) return fail(node.error());
-  if (!node->data) return make_error(ErrorCode::kCorrupt, "block " + cid.to_string() + " has no UnixFS data");
+  if (!node->data)
+    return make_error(ErrorCode::kCorrupt, "block " + cid.to_string() + " has no UnixFS data");
   auto unixfs = decode_unixfs(*node->data);
   if (!unixfs) return fail(unixfs.error());
   if (unixfs->type != UnixfsType::kFile && unixfs->type != UnixfsType::kRaw) {
     const char* kind = unixfs->type == UnixfsType::kDirectory   ? "a directory"
                        : unixfs->type == UnixfsType::kHamtShard ? "a sharded directory"
                        : unixfs->type == UnixfsType::kSymlink   ? "a symlink"
-                                                                 : "not a file";
-    return make_error(ErrorCode::kInvalidArgument, cid.to_string() + " is " + kind + ", not a file");
+                                                                : "not a file";
+    return make_error(ErrorCode::kInvalidArgument,
+                      cid.to_string() + " is " + kind + ", not a file");
   }
   if (unixfs->blocksizes.size() != node->links.size()) {
     return make_error(ErrorCode::kCorrupt, "block " + cid.to_string() +
@@ -63,8 +65,8 @@ core::Status FileReader::read(uint64_t offset, uint64_t length, const Sink& sink
   return read_node(root_, 0, size_, offset, end, 0, sink);
 }
 
-core::Status FileReader::read_node(const crypto::Cid& cid, uint64_t node_start,
-                                   uint64_t node_size, uint64_t begin, uint64_t end, int depth,
+core::Status FileReader::read_node(const crypto::Cid& cid, uint64_t node_start, uint64_t node_size,
+                                   uint64_t begin, uint64_t end, int depth,
                                    const Sink& sink) const {
   if (depth > kMaxDepth) {
     return make_error(ErrorCode::kCorrupt, "DAG below " + root_.to_string() + " is too deep");
@@ -79,16 +81,16 @@ core::Status FileReader::read_node(const crypto::Cid& cid, uint64_t node_start,
   };
   if (cid.codec() == crypto::Codec::kRaw) {
     if (bytes.size() != node_size) {
-      return make_error(ErrorCode::kCorrupt, "block " + cid.to_string() + " has " +
-                                                 std::to_string(bytes.size()) + " bytes, its parent says " +
-                                                 std::to_string(node_size));
+      return make_error(ErrorCode::kCorrupt,
+                        "block " + cid.to_string() + " has " + std::to_string(bytes.size()) +
+                            " bytes, its parent says " + std::to_string(node_size));
     }
     return emit(node_start, bytes);
   }
   SYNAPSE_ASSIGN_OR_RETURN(FileNode file, decode_file_node(cid, bytes));
   if (content_size(file) != node_size) {
-    return make_error(ErrorCode::kCorrupt, "block " + cid.to_string() +
-                                               " holds a different size than its parent says");
+    return make_error(ErrorCode::kCorrupt,
+                      "block " + cid.to_string() + " holds a different size than its parent says");
   }
   uint64_t position = node_start;
   if (file.unixfs.data) {
@@ -98,8 +100,8 @@ core::Status FileReader::read_node(const crypto::Cid& cid, uint64_t node_start,
   for (size_t i = 0; i < file.node.links.size() && position < end; ++i) {
     const uint64_t child_size = file.unixfs.blocksizes[i];
     if (position + child_size > begin) {
-      SYNAPSE_RETURN_IF_ERROR(read_node(file.node.links[i].cid, position, child_size, begin, end,
-                                        depth + 1, sink));
+      SYNAPSE_RETURN_IF_ERROR(
+          read_node(file.node.links[i].cid, position, child_size, begin, end, depth + 1, sink));
     }
     position += child_size;
   }

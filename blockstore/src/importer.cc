@@ -2,13 +2,15 @@
 // into leaf blocks (hashing is the expensive part), and the calling thread builds the DAG and
 // stores blocks in batches. Chunk buffers are a fixed budget of tokens, so memory stays
 // bounded whatever the input size, and buffers of stored raw leaves are reused.
+#include "synapse/blockstore/importer.h"
+
+#include <malloc.h>
+
 #include <condition_variable>
 #include <deque>
 #include <map>
 #include <mutex>
 #include <thread>
-
-#include "synapse/blockstore/importer.h"
 
 namespace synapse::blockstore {
 
@@ -53,14 +55,13 @@ class LeafPipeline {
     return leaf;
   }
 
-  // Gives a leaf's chunk token back once the leaf is stored; `buffer` is reused if it is one.
+  // Gives a leaf's chunk token back once the leaf is stored; `buffer` is reused if it is large
+  // enough, so a long import allocates its chunk buffers once (no page-zeroing churn).
   void release(core::Bytes buffer) {
     {
       std::lock_guard lock(mu_);
       ++tokens_;
-      if (buffer.capacity() >= options_.chunk_size && free_.size() < 4) {
-        free_.push_back(std::move(buffer));
-      }
+      if (buffer.capacity() >= options_.chunk_size) free_.push_back(std::move(buffer));
     }
     changed_.notify_all();
   }
@@ -184,10 +185,10 @@ class BatchWriter {
   std::vector<crypto::Cid> added_;
 };
 
-core::Result<ImportResult> run_import(BlockStore& store, core::SequentialFile& input,
-                                      const ImportOptions& options, bool pin,
-                                      const ImportCallbacks& callbacks, unsigned threads,
-                                      size_t batch_bytes, BatchWriter& writer) {
+// Streams the input into the store; returns the stored DAG (not yet pinned).
+core::Result<ImportResult> store_dag(core::SequentialFile& input, const ImportOptions& options,
+                                     const ImportCallbacks& callbacks, unsigned threads,
+                                     size_t batch_bytes, BatchWriter& writer) {
   // Chunk tokens: a full batch plus 8 MiB (at least two chunks per worker) in flight, so the
   // workers keep hashing while the calling thread waits for a commit.
   const size_t batch_chunks = batch_bytes / options.chunk_size + 1;
@@ -220,7 +221,6 @@ core::Result<ImportResult> run_import(BlockStore& store, core::SequentialFile& i
   result.root = builder.finish(interior).cid;
   add_interior();
   SYNAPSE_RETURN_IF_ERROR(flush());
-  if (pin) SYNAPSE_RETURN_IF_ERROR(store.pin(result.root));
   return result;
 }
 
@@ -232,7 +232,13 @@ core::Result<ImportResult> import_file(BlockStore& store, core::SequentialFile& 
                                        size_t batch_bytes) {
   SYNAPSE_RETURN_IF_ERROR(options.validate());
   BatchWriter writer(store, batch_bytes);
-  auto result = run_import(store, input, options, pin, callbacks, threads, batch_bytes, writer);
+  auto result = store_dag(input, options, callbacks, threads, batch_bytes, writer);
+  // The chunk buffers are freed by now; hand them back to the OS before the pin walks the DAG,
+  // so peak memory is the larger of the two phases, not their sum.
+  ::malloc_trim(0);
+  if (result && pin) {
+    if (auto pinned = store.pin(result->root); !pinned) result = tl::unexpected(pinned.error());
+  }
   if (!result) writer.roll_back();
   return result;
 }

@@ -2,9 +2,12 @@
 #include "synapse/blockstore/lmdb_store.h"
 
 #include <lmdb.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <array>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <mutex>
@@ -167,6 +170,48 @@ core::Status put_u64(MDB_txn* txn, MDB_dbi dbi, MDB_val key, uint64_t value,
   return core::ok();
 }
 
+// Reading blocks of at least this size unmaps their pages afterwards (see unmap_file_pages).
+constexpr size_t kUnmapAfterReading = 64 * 1024;
+
+// Drops this process's mappings of the data file's pages in [address, address + size), not the
+// pages themselves. Whenever LMDB touches a page of its map, the kernel also maps the cached
+// pages around it ("fault-around"), so bulk writes and large reads would leave the process
+// mapping everything it just wrote or read: reclaimable page cache, but counted as its RSS.
+// Safe at any time, also with concurrent readers: the map is a shared file mapping, and a later
+// access maps the page again from the page cache.
+void unmap_file_pages(const void* address, size_t size) {
+  if (address == nullptr || size == 0) return;
+  static const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(address) & ~(page - 1);
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(address) + size + page - 1) & ~(page - 1);
+  ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
+// The start of this process's mapping of `file` at offset 0, from /proc/self/maps; nullptr if
+// none is found (then nothing is unmapped: RSS stays higher, nothing else changes). LMDB does
+// not export its map address (MDB_envinfo::me_mapaddr is only set with MDB_FIXEDMAP).
+void* find_file_mapping(const std::filesystem::path& file) {
+  std::error_code ec;
+  const std::string wanted = std::filesystem::canonical(file, ec).string();
+  if (ec) return nullptr;
+  std::FILE* maps = std::fopen("/proc/self/maps", "re");
+  if (maps == nullptr) return nullptr;
+  void* found = nullptr;
+  char line[4096];
+  while (found == nullptr && std::fgets(line, sizeof(line), maps) != nullptr) {
+    unsigned long start = 0, end = 0, offset = 0;
+    int path_at = 0;
+    if (std::sscanf(line, "%lx-%lx %*s %lx %*s %*s %n", &start, &end, &offset, &path_at) < 3) {
+      continue;
+    }
+    std::string_view path(line + path_at);
+    while (!path.empty() && (path.back() == '\n' || path.back() == ' ')) path.remove_suffix(1);
+    if (offset == 0 && path == wanted) found = reinterpret_cast<void*>(start);
+  }
+  std::fclose(maps);
+  return found;
+}
+
 bool fits(uint64_t used, uint64_t adding, uint64_t capacity) {
   return adding <= capacity && used <= capacity - adding;
 }
@@ -250,7 +295,10 @@ enum class Recheck { kRemoved, kAbsent, kValid };
 class LmdbStore final : public BlockStore {
  public:
   LmdbStore(MDB_env* env, std::filesystem::path folder, uint64_t capacity)
-      : env_(env), folder_(std::move(folder)), capacity_(capacity) {}
+      : env_(env),
+        map_address_(find_file_mapping(folder / "data.mdb")),
+        folder_(std::move(folder)),
+        capacity_(capacity) {}
   ~LmdbStore() override { mdb_env_close(env_); }
 
   // Opens the databases and checks (or, in a new store, records) the layout version.
@@ -322,7 +370,7 @@ class LmdbStore final : public BlockStore {
     meta.blocks += added;
     meta.bytes += added_bytes;
     SYNAPSE_RETURN_IF_ERROR(write_meta(w.get(), meta));
-    SYNAPSE_RETURN_IF_ERROR(w.txn.commit());
+    SYNAPSE_RETURN_IF_ERROR(commit(w));
     return added;
   }
 
@@ -338,6 +386,7 @@ class LmdbStore final : public BlockStore {
       if (rc != 0) return fail(rc, "cannot read block " + cid.to_string());
       core::ByteView bytes = view_of(v);
       data.assign(bytes.begin(), bytes.end());
+      if (bytes.size() >= kUnmapAfterReading) unmap_file_pages(bytes.data(), bytes.size());
     }
     if (cid.matches(data)) return data;
     SYNAPSE_ASSIGN_OR_RETURN(Recheck recheck, drop_if_corrupt(cid, &data));
@@ -395,7 +444,7 @@ class LmdbStore final : public BlockStore {
     meta.blocks -= 1;
     meta.bytes -= size;
     SYNAPSE_RETURN_IF_ERROR(write_meta(w.get(), meta));
-    return w.txn.commit();
+    return commit(w);
   }
 
   core::Status for_each(const std::function<bool(const Cid& cid, uint64_t size)>& visit) override {
@@ -423,7 +472,7 @@ class LmdbStore final : public BlockStore {
       SYNAPSE_ASSIGN_OR_RETURN(Meta meta, read_meta(w.get()));
       SYNAPSE_RETURN_IF_ERROR(drop_block(w.get(), meta, bad));
       SYNAPSE_RETURN_IF_ERROR(write_meta(w.get(), meta));
-      SYNAPSE_RETURN_IF_ERROR(w.txn.commit());
+      SYNAPSE_RETURN_IF_ERROR(commit(w));
       return make_error(ErrorCode::kCorrupt, "cannot pin " + root.to_string() + ": block " +
                                                  bad.to_string() +
                                                  " failed verification and was removed");
@@ -444,7 +493,7 @@ class LmdbStore final : public BlockStore {
                              get_u64(w.get(), pins_, root_key.val(), 0, "pin count"));
     SYNAPSE_RETURN_IF_ERROR(
         put_u64(w.get(), pins_, root_key.val(), internal::saturating_add(pins, 1), "pin count"));
-    return w.txn.commit();
+    return commit(w);
   }
 
   core::Status unpin(const Cid& root) override {
@@ -479,7 +528,7 @@ class LmdbStore final : public BlockStore {
     } else {
       SYNAPSE_RETURN_IF_ERROR(del(w.get(), pins_, root_key, "pin count"));
     }
-    return w.txn.commit();
+    return commit(w);
   }
 
   core::Result<std::vector<PinInfo>> pins() override {
@@ -538,7 +587,7 @@ class LmdbStore final : public BlockStore {
         meta.bytes -= size;
       }
       SYNAPSE_RETURN_IF_ERROR(write_meta(w.get(), meta));
-      SYNAPSE_RETURN_IF_ERROR(w.txn.commit());
+      SYNAPSE_RETURN_IF_ERROR(commit(w));
       for (const auto& [key, size] : doomed) {
         ++result.blocks_removed;
         result.bytes_freed += size;
@@ -573,6 +622,7 @@ class LmdbStore final : public BlockStore {
         if (!cid.matches(view_of(v))) suspects.push_back(cid);
       }
       if (rc != 0 && rc != MDB_NOTFOUND) return fail(rc, "verify: cannot list blocks");
+      release_map();
     }
     for (const Cid& cid : suspects) {
       SYNAPSE_ASSIGN_OR_RETURN(Recheck recheck, drop_if_corrupt(cid, nullptr));
@@ -687,7 +737,7 @@ class LmdbStore final : public BlockStore {
     SYNAPSE_ASSIGN_OR_RETURN(Meta meta, read_meta(w.get()));
     SYNAPSE_RETURN_IF_ERROR(drop_block(w.get(), meta, cid));
     SYNAPSE_RETURN_IF_ERROR(write_meta(w.get(), meta));
-    SYNAPSE_RETURN_IF_ERROR(w.txn.commit());
+    SYNAPSE_RETURN_IF_ERROR(commit(w));
     return Recheck::kRemoved;
   }
 
@@ -695,7 +745,14 @@ class LmdbStore final : public BlockStore {
   // up; dag-pb nodes are read and verified, since their links decide what gets referenced.
   std::function<core::Result<internal::NodeLookup>(const Cid&)> lookup_fn(MDB_txn* txn,
                                                                           const Cid& root) {
-    return [this, txn, &root](const Cid& v1) -> core::Result<internal::NodeLookup> {
+    // Long walks let go of the map now and then (every 256 blocks or 4 MiB read), as bulk
+    // writes do after each commit.
+    return [this, txn, &root, lookups = uint64_t{0}, bytes = uint64_t{0}](
+               const Cid& v1) mutable -> core::Result<internal::NodeLookup> {
+      if (++lookups % 256 == 0 || bytes >= (4u << 20)) {
+        release_map();
+        bytes = 0;
+      }
       Key key = key_of(v1);
       MDB_val k = key.val();
       MDB_val v;
@@ -705,6 +762,7 @@ class LmdbStore final : public BlockStore {
       if (v1.codec() != crypto::Codec::kDagPb) {
         return internal::NodeLookup{internal::NodeState::kPresent, {}};
       }
+      bytes += v.mv_size;
       if (!v1.matches(view_of(v))) {
         return internal::NodeLookup{internal::NodeState::kCorrupt, {}};
       }
@@ -762,7 +820,27 @@ class LmdbStore final : public BlockStore {
                           " would exceed the capacity of " + core::format_size(capacity_));
   }
 
+  // Commits a write transaction, then lets go of the map pages it touched.
+  core::Status commit(WriteTxn& w) {
+    SYNAPSE_RETURN_IF_ERROR(w.txn.commit());
+    release_map();
+    return core::ok();
+  }
+
+  // Unmaps the whole used part of the data file (see unmap_file_pages). The cost grows with the
+  // number of pages mapped, not with the store's size: empty page tables are skipped.
+  void release_map() const { unmap_file_pages(map_address_, used_map_bytes()); }
+
+  // Bytes of the map that hold pages of the data file.
+  size_t used_map_bytes() const {
+    MDB_envinfo info;
+    MDB_stat stat;
+    if (mdb_env_info(env_, &info) != 0 || mdb_env_stat(env_, &stat) != 0) return 0;
+    return (info.me_last_pgno + 1) * stat.ms_psize;
+  }
+
   MDB_env* env_;
+  void* map_address_ = nullptr;
   const std::filesystem::path folder_;
   const uint64_t capacity_;
   std::mutex write_mu_;

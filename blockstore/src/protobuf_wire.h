@@ -28,8 +28,8 @@ inline void append_bytes_field(core::Bytes& out, uint32_t field, core::ByteView 
 struct Field {
   uint32_t number = 0;
   WireType type = kVarint;
-  uint64_t varint = 0;    // for kVarint
-  core::ByteView bytes;   // for kLengthDelimited
+  uint64_t varint = 0;   // for kVarint
+  core::ByteView bytes;  // for kLengthDelimited
 };
 
 // Reads one field from the front of `in` and advances past it. Only varint and

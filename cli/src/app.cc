@@ -31,15 +31,17 @@ void print_error(const std::string& message) {
 }  // namespace
 
 int run(int argc, char** argv) {
-  CLI::App app("Synapse: a peer-to-peer pool of disk and compute for campus and company "
-               "networks.\nData is content-addressed (IPFS-compatible CIDs) and verified on "
-               "every read.",
-               "synapse");
+  CLI::App app(
+      "Synapse: a peer-to-peer pool of disk and compute for campus and company "
+      "networks.\nData is content-addressed (IPFS-compatible CIDs) and verified on "
+      "every read.",
+      "synapse");
   app.set_version_flag("--version", SYNAPSE_VERSION);
   app.require_subcommand(1);
   app.fallthrough();
-  app.footer("Examples:\n  synapse init\n  cid=$(synapse add big.iso)\n  synapse cat $cid > copy.iso\n"
-             "  synapse repo stat\n\nExit codes: 0 ok, 1 user error, 2 internal error.");
+  app.footer(
+      "Examples:\n  synapse init\n  cid=$(synapse add big.iso)\n  synapse cat $cid > copy.iso\n"
+      "  synapse repo stat\n\nExit codes: 0 ok, 1 user error, 2 internal error.");
 
   Context context;
   std::string home = default_home();
@@ -50,6 +52,7 @@ int run(int argc, char** argv) {
   Action action;
   add_node_commands(app, context, action);
   add_data_commands(app, context, action);
+  add_ca_commands(app, context, action);
 
   try {
     app.parse(argc, argv);

@@ -1,11 +1,13 @@
 // The only file that calls toml++; its exceptions end here.
 #include "synapse/cli/config.h"
 
-#include <set>
 #include <toml++/toml.h>
+
+#include <set>
 
 #include "synapse/blockstore/importer.h"
 #include "synapse/core/units.h"
+#include "synapse/crypto/certificate.h"
 
 namespace synapse::cli {
 
@@ -22,13 +24,13 @@ std::string where(std::string_view source, const toml::source_region& region) {
 
 core::Error key_error(std::string_view source, const toml::node& node, std::string_view key,
                       std::string_view problem) {
-  return core::Error(ErrorCode::kInvalidArgument, where(source, node.source()) + ": " +
-                                                      std::string(key) + ": " +
-                                                      std::string(problem));
+  return core::Error(
+      ErrorCode::kInvalidArgument,
+      where(source, node.source()) + ": " + std::string(key) + ": " + std::string(problem));
 }
 
-core::Status check_keys(std::string_view source, const toml::table& table,
-                        std::string_view prefix, const std::set<std::string_view>& known) {
+core::Status check_keys(std::string_view source, const toml::table& table, std::string_view prefix,
+                        const std::set<std::string_view>& known) {
   for (const auto& [key, value] : table) {
     if (!known.contains(key.str())) {
       std::string name = prefix.empty() ? std::string(key.str())
@@ -39,8 +41,59 @@ core::Status check_keys(std::string_view source, const toml::table& table,
   return core::ok();
 }
 
+// A non-empty string value, or an error naming the key.
+core::Result<std::string> path_value(std::string_view source, const toml::node& node,
+                                     std::string_view key) {
+  std::optional<std::string> text = node.value<std::string>();
+  if (!text || text->empty()) {
+    return tl::unexpected(key_error(source, node, key, "expected a file path"));
+  }
+  return *text;
+}
+
+core::Status apply_swarm(std::string_view source, const toml::node& node, SwarmConfig& swarm) {
+  const toml::table* table = node.as_table();
+  if (!table) return tl::unexpected(key_error(source, node, "swarm", "expected a table"));
+  SYNAPSE_RETURN_IF_ERROR(check_keys(source, *table, "swarm",
+                                     {"key_file", "ca", "require_certificate", "revocation_list"}));
+  if (const toml::node* key_file = table->get("key_file")) {
+    SYNAPSE_ASSIGN_OR_RETURN(swarm.key_file, path_value(source, *key_file, "swarm.key_file"));
+  }
+  if (const toml::node* ca = table->get("ca")) {
+    std::optional<std::string> text = ca->value<std::string>();
+    if (!text) {
+      return tl::unexpected(
+          key_error(source, *ca, "swarm.ca", "expected a public key \"ed25519:<64 hex digits>\""));
+    }
+    auto key = crypto::parse_public_key(*text);
+    if (!key) return tl::unexpected(key_error(source, *ca, "swarm.ca", key.error().message()));
+    swarm.ca = *key;
+  }
+  if (const toml::node* require = table->get("require_certificate")) {
+    if (!require->is_boolean()) {
+      return tl::unexpected(
+          key_error(source, *require, "swarm.require_certificate", "expected true or false"));
+    }
+    swarm.require_certificate = *require->value<bool>();
+    if (swarm.require_certificate && !swarm.ca) {
+      return tl::unexpected(key_error(source, *require, "swarm.require_certificate",
+                                      "true needs swarm.ca, the CA public key to check "
+                                      "certificates against"));
+    }
+  }
+  if (const toml::node* list = table->get("revocation_list")) {
+    SYNAPSE_ASSIGN_OR_RETURN(swarm.revocation_list,
+                             path_value(source, *list, "swarm.revocation_list"));
+    if (!swarm.ca) {
+      return tl::unexpected(key_error(source, *list, "swarm.revocation_list",
+                                      "needs swarm.ca, the CA public key that signs the list"));
+    }
+  }
+  return core::ok();
+}
+
 core::Status apply(std::string_view source, const toml::table& root, Config& config) {
-  SYNAPSE_RETURN_IF_ERROR(check_keys(source, root, "", {"store", "import"}));
+  SYNAPSE_RETURN_IF_ERROR(check_keys(source, root, "", {"store", "import", "swarm"}));
   if (const toml::node* node = root.get("store")) {
     const toml::table* store = node->as_table();
     if (!store) return tl::unexpected(key_error(source, *node, "store", "expected a table"));
@@ -82,6 +135,9 @@ core::Status apply(std::string_view source, const toml::table& root, Config& con
       config.import_preset = *name;
     }
   }
+  if (const toml::node* node = root.get("swarm")) {
+    SYNAPSE_RETURN_IF_ERROR(apply_swarm(source, *node, config.swarm));
+  }
   return core::ok();
 }
 
@@ -115,12 +171,23 @@ std::string Config::default_text() {
 # A put that would pass it fails with "store full".
 capacity = "50G"
 # fsync every commit. With false a process crash still loses nothing, but a power failure may
-# lose the most recent writes.
+# lose the most recent writes or damage the store: only for data that can be fetched again.
 sync = true
 
 [import]
 # Layout of files added with `synapse add`: kubo-default, v1-raw-256k or v1-2025-1MiB.
 preset = "v1-raw-256k"
+
+[swarm]
+# The swarm key (`synapse swarm new -o`); relative paths are relative to the home folder.
+key_file = "swarm.key"
+# Public key of the swarm CA, as `synapse ca init` prints it. Unset: the swarm key alone admits
+# members. Set: a peer that presents a certificate must present a valid one from this CA.
+# ca = "ed25519:<64 hex digits>"
+# Refuse peers without a valid, unexpired, unrevoked certificate from `ca` (needs `ca`).
+require_certificate = false
+# The CA's revocation list (`synapse ca revoke` writes revoked.crl); relative to the home folder.
+# revocation_list = "revoked.crl"
 )";
 }
 

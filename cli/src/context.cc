@@ -43,14 +43,17 @@ core::Status write_stdout(core::ByteView data) {
     ssize_t n = ::write(STDOUT_FILENO, data.data(), data.size());
     if (n < 0) {
       if (errno == EINTR) continue;
-      return make_error(ErrorCode::kIo, std::string("cannot write output: ") + std::strerror(errno));
+      return make_error(ErrorCode::kIo,
+                        std::string("cannot write output: ") + std::strerror(errno));
     }
     data = data.subspan(static_cast<size_t>(n));
   }
   return core::ok();
 }
 
-core::Status print_line(const std::string& line) { return write_stdout(core::as_bytes(line + "\n")); }
+core::Status print_line(const std::string& line) {
+  return write_stdout(core::as_bytes(line + "\n"));
+}
 
 core::Status print_json(const nlohmann::json& value) { return print_line(value.dump(2)); }
 

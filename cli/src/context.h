@@ -10,6 +10,7 @@
 #include "synapse/blockstore/block_store.h"
 #include "synapse/cli/config.h"
 #include "synapse/core/env.h"
+#include "synapse/crypto/admission.h"
 
 namespace synapse::cli {
 
@@ -25,6 +26,7 @@ class Context {
   std::filesystem::path config_path() const { return home / "config.toml"; }
   std::filesystem::path swarm_key_path() const { return home / "swarm.key"; }
   std::filesystem::path store_path() const { return home / "blocks"; }
+  std::filesystem::path certificate_path() const { return home / "certificate.pem"; }
 
   // Fails with kNotFound ("run `synapse init` first") if the home folder does not exist.
   core::Status require_home();
@@ -48,5 +50,10 @@ core::Result<crypto::Cid> parse_cid_argument(const std::string& text);
 // Registration of the command groups on the top-level app. Each stores its work in `action`.
 void add_node_commands(CLI::App& app, Context& context, Action& action);
 void add_data_commands(CLI::App& app, Context& context, Action& action);
+void add_ca_commands(CLI::App& app, Context& context, Action& action);
+
+// The peer admission policy from the [swarm] config: the CA key, require_certificate and the
+// revocation list file (loaded and checked against the CA). docs/certificates.md.
+core::Result<crypto::AdmissionPolicy> load_admission_policy(Context& context);
 
 }  // namespace synapse::cli

@@ -99,13 +99,13 @@ core::Status run_repo_stat(Context& context, bool as_json) {
                        {"missing_blocks", stats.missing},
                        {"corrupt_removed", stats.corrupt_removed}});
   }
-  return print_line(
-      "path             " + context.store_path().string() + "\nblocks           " +
-      std::to_string(stats.blocks) + "\nsize             " + core::format_size(stats.bytes) +
-      " of " + core::format_size(stats.capacity) + "\npinned roots     " +
-      std::to_string(stats.pinned_roots) + "\nreferenced       " +
-      std::to_string(stats.referenced) + "\nmissing          " + std::to_string(stats.missing) +
-      "\ncorrupt removed  " + std::to_string(stats.corrupt_removed));
+  return print_line("path             " + context.store_path().string() + "\nblocks           " +
+                    std::to_string(stats.blocks) + "\nsize             " +
+                    core::format_size(stats.bytes) + " of " + core::format_size(stats.capacity) +
+                    "\npinned roots     " + std::to_string(stats.pinned_roots) +
+                    "\nreferenced       " + std::to_string(stats.referenced) +
+                    "\nmissing          " + std::to_string(stats.missing) + "\ncorrupt removed  " +
+                    std::to_string(stats.corrupt_removed));
 }
 
 core::Status run_repo_gc(Context& context) {
@@ -119,9 +119,9 @@ core::Status run_repo_verify(Context& context) {
   SYNAPSE_ASSIGN_OR_RETURN(blockstore::BlockStore * store, context.store());
   SYNAPSE_ASSIGN_OR_RETURN(blockstore::VerifyResult result, store->verify());
   SYNAPSE_RETURN_IF_ERROR(print_line("checked " + std::to_string(result.blocks_checked) +
-                                     " blocks (" + core::format_size(result.bytes_checked) +
-                                     "), " + std::to_string(result.corrupt.size()) +
-                                     " corrupt, " + std::to_string(result.missing) + " missing"));
+                                     " blocks (" + core::format_size(result.bytes_checked) + "), " +
+                                     std::to_string(result.corrupt.size()) + " corrupt, " +
+                                     std::to_string(result.missing) + " missing"));
   for (const crypto::Cid& cid : result.corrupt) {
     SYNAPSE_RETURN_IF_ERROR(print_line("corrupt and removed: " + cid.to_string()));
   }
@@ -143,7 +143,8 @@ core::Status run_pin_ls(Context& context, bool as_json) {
   SYNAPSE_ASSIGN_OR_RETURN(std::vector<blockstore::PinInfo> pins, store->pins());
   if (as_json) {
     json out = json::array();
-    for (const auto& pin : pins) out.push_back({{"cid", pin.root.to_string()}, {"count", pin.count}});
+    for (const auto& pin : pins)
+      out.push_back({{"cid", pin.root.to_string()}, {"count", pin.count}});
     return print_json(out);
   }
   for (const auto& pin : pins) {
@@ -174,24 +175,27 @@ void add_data_commands(CLI::App& app, Context& context, Action& action) {
                   "and preset give the same CID as IPFS");
   add->add_flag("--no-pin", add_options->no_pin, "Do not pin (the blocks are then garbage)");
   add->add_flag("-q,--quiet", add_options->quiet, "No progress bar");
-  add->callback([&, add_options] { action = [&, add_options] { return run_add(context, *add_options); }; });
+  add->callback(
+      [&, add_options] { action = [&, add_options] { return run_add(context, *add_options); }; });
 
   auto cat_options = std::make_shared<CatOptions>();
-  CLI::App* cat = app.add_subcommand("cat", "Write a file's bytes (or a range of them) to standard output");
+  CLI::App* cat =
+      app.add_subcommand("cat", "Write a file's bytes (or a range of them) to standard output");
   cat->add_option("cid", cat_options->cid, "The file's CID")->required();
   cat->add_option("--offset", cat_options->offset, "First byte to write (default 0)");
-  cat->add_option("--length", cat_options->length, "Number of bytes to write (default: to the end)");
-  cat->callback([&, cat_options] { action = [&, cat_options] { return run_cat(context, *cat_options); }; });
+  cat->add_option("--length", cat_options->length,
+                  "Number of bytes to write (default: to the end)");
+  cat->callback(
+      [&, cat_options] { action = [&, cat_options] { return run_cat(context, *cat_options); }; });
 
   CLI::App* block = app.add_subcommand("block", "Single blocks");
   block->require_subcommand(1);
   add_cid_command(*block, "get", "Write a block's raw bytes to standard output", action,
                   [&](const std::string& cid) { return run_block_get(context, cid); });
   auto block_json = std::make_shared<bool>(false);
-  add_cid_command(*block, "stat", "Show a block's size, codec and reference count", action,
-                  [&, block_json](const std::string& cid) {
-                    return run_block_stat(context, cid, *block_json);
-                  })
+  add_cid_command(
+      *block, "stat", "Show a block's size, codec and reference count", action,
+      [&, block_json](const std::string& cid) { return run_block_stat(context, cid, *block_json); })
       ->add_flag("--json", *block_json, "Machine-readable output");
   add_cid_command(*block, "rm", "Remove an unreferenced block", action,
                   [&](const std::string& cid) { return run_block_rm(context, cid); });
@@ -201,7 +205,8 @@ void add_data_commands(CLI::App& app, Context& context, Action& action) {
   auto repo_json = std::make_shared<bool>(false);
   CLI::App* stat = repo->add_subcommand("stat", "Blocks, bytes, capacity, pins, corruption seen");
   stat->add_flag("--json", *repo_json, "Machine-readable output");
-  stat->callback([&, repo_json] { action = [&, repo_json] { return run_repo_stat(context, *repo_json); }; });
+  stat->callback(
+      [&, repo_json] { action = [&, repo_json] { return run_repo_stat(context, *repo_json); }; });
   repo->add_subcommand("gc", "Remove every block that no pin references")->callback([&] {
     action = [&] { return run_repo_gc(context); };
   });
@@ -218,7 +223,8 @@ void add_data_commands(CLI::App& app, Context& context, Action& action) {
   auto pin_json = std::make_shared<bool>(false);
   CLI::App* ls = pin->add_subcommand("ls", "List pinned roots and their pin counts");
   ls->add_flag("--json", *pin_json, "Machine-readable output");
-  ls->callback([&, pin_json] { action = [&, pin_json] { return run_pin_ls(context, *pin_json); }; });
+  ls->callback(
+      [&, pin_json] { action = [&, pin_json] { return run_pin_ls(context, *pin_json); }; });
 }
 
 }  // namespace synapse::cli

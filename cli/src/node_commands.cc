@@ -1,5 +1,6 @@
-// synapse init | id | swarm new | swarm id
+// synapse init | id [--public-key] | swarm new | swarm id
 #include "context.h"
+#include "synapse/crypto/certificate.h"
 #include "synapse/crypto/identity.h"
 #include "synapse/crypto/swarm_key.h"
 #include "synapse/crypto/system_rng.h"
@@ -34,10 +35,11 @@ core::Status run_init(Context& context, const InitOptions& options) {
   return print_line(identity.node_id().to_hex());
 }
 
-core::Status run_id(Context& context) {
+core::Status run_id(Context& context, bool public_key) {
   SYNAPSE_RETURN_IF_ERROR(context.require_home());
   SYNAPSE_ASSIGN_OR_RETURN(auto identity,
                            crypto::NodeIdentity::load(context.env, context.identity_path()));
+  if (public_key) return print_line(crypto::format_public_key(identity.public_key()));
   return print_line(identity.node_id().to_hex());
 }
 
@@ -55,7 +57,8 @@ core::Status run_swarm_new(Context& context, const SwarmNewOptions& options) {
 }
 
 core::Status run_swarm_id(Context& context, const std::string& file) {
-  std::filesystem::path path = file.empty() ? context.swarm_key_path() : std::filesystem::path(file);
+  std::filesystem::path path =
+      file.empty() ? context.swarm_key_path() : std::filesystem::path(file);
   SYNAPSE_ASSIGN_OR_RETURN(crypto::SwarmKey key, crypto::SwarmKey::load(context.env, path));
   return print_line(key.id());
 }
@@ -65,13 +68,21 @@ core::Status run_swarm_id(Context& context, const std::string& file) {
 void add_node_commands(CLI::App& app, Context& context, Action& action) {
   auto init_options = std::make_shared<InitOptions>();
   CLI::App* init = app.add_subcommand(
-      "init", "Create this node's identity (an Ed25519 key) and a default config in the home "
-              "folder, and print the node ID");
+      "init",
+      "Create this node's identity (an Ed25519 key) and a default config in the home "
+      "folder, and print the node ID");
   init->add_flag("--force", init_options->force, "Replace an existing identity (a new node ID)");
-  init->callback([&, init_options] { action = [&, init_options] { return run_init(context, *init_options); }; });
+  init->callback([&, init_options] {
+    action = [&, init_options] { return run_init(context, *init_options); };
+  });
 
-  app.add_subcommand("id", "Print this node's ID (SHA-256 of its public key, hex)")
-      ->callback([&] { action = [&] { return run_id(context); }; });
+  auto id_public_key = std::make_shared<bool>(false);
+  CLI::App* id = app.add_subcommand("id", "Print this node's ID (SHA-256 of its public key, hex)");
+  id->add_flag("--public-key", *id_public_key,
+               "Print the public key instead (ed25519:<hex>), e.g. for `synapse ca sign`");
+  id->callback([&, id_public_key] {
+    action = [&, id_public_key] { return run_id(context, *id_public_key); };
+  });
 
   CLI::App* swarm = app.add_subcommand("swarm", "Swarm keys: the secret every member holds");
   swarm->require_subcommand(1);
@@ -87,7 +98,8 @@ void add_node_commands(CLI::App& app, Context& context, Action& action) {
   CLI::App* swarm_id = swarm->add_subcommand(
       "id", "Check a swarm key file and print its public fingerprint (same key, same ID)");
   swarm_id->add_option("file", *id_file, "The key file (default: <home>/swarm.key)");
-  swarm_id->callback([&, id_file] { action = [&, id_file] { return run_swarm_id(context, *id_file); }; });
+  swarm_id->callback(
+      [&, id_file] { action = [&, id_file] { return run_swarm_id(context, *id_file); }; });
 }
 
 }  // namespace synapse::cli

@@ -30,8 +30,9 @@ Result<Bytes> from_hex(std::string_view hex) {
     int high = hex_value(hex[2 * i]);
     int low = hex_value(hex[2 * i + 1]);
     if (high < 0 || low < 0) {
-      return make_error(ErrorCode::kInvalidArgument,
-                        "invalid hex digit at position " + std::to_string(high < 0 ? 2 * i : 2 * i + 1));
+      return make_error(
+          ErrorCode::kInvalidArgument,
+          "invalid hex digit at position " + std::to_string(high < 0 ? 2 * i : 2 * i + 1));
     }
     out[i] = static_cast<uint8_t>(high << 4 | low);
   }
@@ -51,7 +52,8 @@ Result<uint64_t> read_varint(ByteView& in) {
   for (size_t i = 0; i < 10; ++i) {
     if (i >= in.size()) return make_error(ErrorCode::kInvalidArgument, "truncated varint");
     uint8_t byte = in[i];
-    if (i == 9 && byte > 1) return make_error(ErrorCode::kInvalidArgument, "varint overflows 64 bits");
+    if (i == 9 && byte > 1)
+      return make_error(ErrorCode::kInvalidArgument, "varint overflows 64 bits");
     value |= static_cast<uint64_t>(byte & 0x7f) << (7 * i);
     if ((byte & 0x80) == 0) {
       in = in.subspan(i + 1);

@@ -94,8 +94,8 @@ class PosixEnv final : public Env {
     Bytes data(max_size + 1);
     SYNAPSE_ASSIGN_OR_RETURN(size_t n, file->read(data));
     if (n > max_size) {
-      return make_error(ErrorCode::kInvalidArgument, path.string() + " is larger than " +
-                                                         std::to_string(max_size) + " bytes");
+      return make_error(ErrorCode::kInvalidArgument,
+                        path.string() + " is larger than " + std::to_string(max_size) + " bytes");
     }
     data.resize(n);
     return data;

@@ -7,16 +7,26 @@ namespace synapse::core {
 
 std::string_view error_code_name(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kInvalidArgument: return "invalid-argument";
-    case ErrorCode::kNotFound: return "not-found";
-    case ErrorCode::kAlreadyExists: return "already-exists";
-    case ErrorCode::kFailedPrecondition: return "failed-precondition";
-    case ErrorCode::kCorrupt: return "corrupt";
-    case ErrorCode::kStoreFull: return "store-full";
-    case ErrorCode::kPermissionDenied: return "permission-denied";
-    case ErrorCode::kIo: return "io";
-    case ErrorCode::kUnsupported: return "unsupported";
-    case ErrorCode::kInternal: return "internal";
+    case ErrorCode::kInvalidArgument:
+      return "invalid-argument";
+    case ErrorCode::kNotFound:
+      return "not-found";
+    case ErrorCode::kAlreadyExists:
+      return "already-exists";
+    case ErrorCode::kFailedPrecondition:
+      return "failed-precondition";
+    case ErrorCode::kCorrupt:
+      return "corrupt";
+    case ErrorCode::kStoreFull:
+      return "store-full";
+    case ErrorCode::kPermissionDenied:
+      return "permission-denied";
+    case ErrorCode::kIo:
+      return "io";
+    case ErrorCode::kUnsupported:
+      return "unsupported";
+    case ErrorCode::kInternal:
+      return "internal";
   }
   return "unknown";
 }
@@ -44,8 +54,8 @@ Error Error::with_context(std::string_view context) const {
 }
 
 void check_failed(const char* condition, const char* file, int line, std::string_view message) {
-  std::fprintf(stderr, "synapse: internal error: check failed: %s (%s:%d): %.*s\n", condition,
-               file, line, static_cast<int>(message.size()), message.data());
+  std::fprintf(stderr, "synapse: internal error: check failed: %s (%s:%d): %.*s\n", condition, file,
+               line, static_cast<int>(message.size()), message.data());
   std::fflush(stderr);
   std::abort();
 }

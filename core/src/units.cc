@@ -52,9 +52,9 @@ Result<uint64_t> parse_size(std::string_view text) {
     size_t index = kPrefixes.find(unit[0]);
     std::string_view rest = std::string_view(unit).substr(1);
     if (index == std::string_view::npos || !(rest.empty() || rest == "b" || rest == "ib")) {
-      return make_error(ErrorCode::kInvalidArgument,
-                        "unknown size unit '" + std::string(suffix) + "' in '" + std::string(text) +
-                            "' (use B, K, M, G, T, P or E)");
+      return make_error(ErrorCode::kInvalidArgument, "unknown size unit '" + std::string(suffix) +
+                                                         "' in '" + std::string(text) +
+                                                         "' (use B, K, M, G, T, P or E)");
     }
     shift = 10 * static_cast<int>(index + 1);
   }

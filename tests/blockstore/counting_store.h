@@ -26,8 +26,7 @@ class CountingStore final : public blockstore::BlockStore {
     return inner_.references(cid);
   }
   core::Status remove(const crypto::Cid& cid) override { return inner_.remove(cid); }
-  core::Status for_each(
-      const std::function<bool(const crypto::Cid&, uint64_t)>& visit) override {
+  core::Status for_each(const std::function<bool(const crypto::Cid&, uint64_t)>& visit) override {
     return inner_.for_each(visit);
   }
   core::Status pin(const crypto::Cid& root) override { return inner_.pin(root); }

@@ -43,8 +43,8 @@ core::Result<Bytes> read_range(BlockStore& store, const crypto::Cid& root, uint6
 TEST(FileReader, EveryRangeOfADeepDagReadsBackExactly) {
   for (bool raw : {true, false}) {
     SCOPED_TRACE(raw ? "raw leaves" : "dag-pb leaves");
-    ImportOptions options{.chunk_size = 7, .raw_leaves = raw, .cid_version = raw ? 1 : 0,
-                          .max_links = 3};
+    ImportOptions options{
+        .chunk_size = 7, .raw_leaves = raw, .cid_version = raw ? 1 : 0, .max_links = 3};
     Bytes data = pattern(200);
     auto store = make_memory_store();
     crypto::Cid root = import(*store, data, options);
@@ -96,8 +96,8 @@ TEST(FileReader, AMissingLeafIsNotFoundAndTheRestStillReads) {
   auto store = make_memory_store();
   crypto::Cid root = import(*store, data, options);
   ASSERT_TRUE(store->unpin(root));
-  crypto::Cid third_leaf = crypto::Cid::of(1, crypto::Codec::kRaw,
-                                           core::ByteView(data).subspan(20, 10));
+  crypto::Cid third_leaf =
+      crypto::Cid::of(1, crypto::Codec::kRaw, core::ByteView(data).subspan(20, 10));
   ASSERT_TRUE(store->remove(third_leaf));
   EXPECT_EQ(read_range(*store, root, 0, 100).error().code(), ErrorCode::kNotFound);
   EXPECT_TRUE(read_range(*store, root, 30, 70));

@@ -50,7 +50,7 @@ uint8_t fixture_byte(const std::string& file, uint64_t i) {
 }
 
 core::Result<ImportResult> import_bytes(BlockStore& store, const Bytes& data,
-                                  const ImportOptions& options) {
+                                        const ImportOptions& options) {
   BytesFile file(data);
   return import_file(store, file, options, /*pin=*/true);
 }
@@ -134,9 +134,10 @@ TEST(Importer, AFailedReadLeavesNoNewBlocksBehind) {
   auto store = make_memory_store();
   Bytes existing(100, 1);
   ASSERT_TRUE(store->put(Block::make(crypto::Codec::kRaw, existing)));
-  GeneratedFile file(10 << 20, [](uint64_t i) { return static_cast<uint8_t>(i); }, 5 << 20);
-  auto result = import_file(*store, file, import_preset("v1-raw-256k").value(), true, {}, 2,
-                            1 << 20);
+  GeneratedFile file(
+      10 << 20, [](uint64_t i) { return static_cast<uint8_t>(i); }, 5 << 20);
+  auto result =
+      import_file(*store, file, import_preset("v1-raw-256k").value(), true, {}, 2, 1 << 20);
   ASSERT_FALSE(result);
   EXPECT_EQ(result.error().code(), ErrorCode::kIo);
   EXPECT_EQ(store->stats().value().blocks, 1u);
@@ -146,8 +147,8 @@ TEST(Importer, AFullStoreFailsWithStoreFullAndKeepsNothingOfTheImport) {
   auto store = make_memory_store(3 << 20);
   // Every chunk differs, so nothing deduplicates.
   GeneratedFile file(8 << 20, [](uint64_t i) { return static_cast<uint8_t>(i * 7 + (i >> 18)); });
-  auto result = import_file(*store, file, import_preset("v1-raw-256k").value(), true, {}, 2,
-                            1 << 20);
+  auto result =
+      import_file(*store, file, import_preset("v1-raw-256k").value(), true, {}, 2, 1 << 20);
   ASSERT_FALSE(result);
   EXPECT_EQ(result.error().code(), ErrorCode::kStoreFull);
   EXPECT_EQ(store->stats().value().blocks, 0u);
@@ -158,8 +159,8 @@ TEST(Importer, ReportsProgressAfterEveryBatch) {
   GeneratedFile file(5 << 20, [](uint64_t i) { return static_cast<uint8_t>(i >> 3); });
   std::vector<uint64_t> reports;
   ImportCallbacks callbacks{.progress = [&](uint64_t done) { reports.push_back(done); }};
-  ASSERT_TRUE(import_file(*store, file, import_preset("v1-raw-256k").value(), true, callbacks, 2,
-                          1 << 20));
+  ASSERT_TRUE(
+      import_file(*store, file, import_preset("v1-raw-256k").value(), true, callbacks, 2, 1 << 20));
   ASSERT_GE(reports.size(), 5u);
   EXPECT_TRUE(std::is_sorted(reports.begin(), reports.end()));
   EXPECT_EQ(reports.back(), 5u << 20);

@@ -1,7 +1,6 @@
 // End-to-end tests of the `synapse` executable: what a user types and sees.
-#include <sys/stat.h>
-
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <fstream>
 
@@ -132,7 +131,8 @@ TEST_F(Cli, BadInputGetsOneErrorLineAndChangesNothing) {
   CommandResult bad_cid = synapse({"cat", "QmNotACid"});
   EXPECT_EQ(bad_cid.exit_code, 1);
   expect_one_error_line(bad_cid, "invalid CID 'QmNotACid'");
-  CommandResult missing = synapse({"cat", "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4"});
+  CommandResult missing =
+      synapse({"cat", "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4"});
   EXPECT_EQ(missing.exit_code, 1);
   expect_one_error_line(missing, "not");
   CommandResult no_file = synapse({"add", (dir_ / "nope").string()});
@@ -144,8 +144,8 @@ TEST_F(Cli, BadInputGetsOneErrorLineAndChangesNothing) {
   CommandResult bad_flag = synapse({"add", "-", "--frobnicate"});
   EXPECT_EQ(bad_flag.exit_code, 1);
   expect_one_error_line(bad_flag, "frobnicate");
-  CommandResult bad_offset = synapse({"cat", "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o",
-                                      "--offset", "minus-one"});
+  CommandResult bad_offset =
+      synapse({"cat", "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o", "--offset", "minus-one"});
   EXPECT_EQ(bad_offset.exit_code, 1);
   EXPECT_EQ(synapse({"repo", "stat", "--json"}).out, before);
 }

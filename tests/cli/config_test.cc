@@ -11,13 +11,73 @@ TEST(Config, TheDefaultTextParsesToTheDefaults) {
   EXPECT_EQ(parsed.store.capacity, defaults.store.capacity);
   EXPECT_EQ(parsed.store.sync, defaults.store.sync);
   EXPECT_EQ(parsed.import_preset, defaults.import_preset);
+  EXPECT_EQ(parsed.swarm.key_file, defaults.swarm.key_file);
+  EXPECT_EQ(parsed.swarm.key_file, "swarm.key");
+  EXPECT_FALSE(parsed.swarm.ca);
+  EXPECT_FALSE(parsed.swarm.require_certificate);
+  EXPECT_FALSE(parsed.swarm.revocation_list);
+}
+
+constexpr std::string_view kCaKey =
+    "ed25519:d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+
+TEST(Config, ReadsTheSwarmTable) {
+  std::string text = "[swarm]\nkey_file = \"/etc/synapse/swarm.key\"\nca = \"" +
+                     std::string(kCaKey) +
+                     "\"\nrequire_certificate = true\nrevocation_list = \"revoked.crl\"\n";
+  Config config = Config::parse(text, "c.toml").value();
+  EXPECT_EQ(config.swarm.key_file, "/etc/synapse/swarm.key");
+  ASSERT_TRUE(config.swarm.ca);
+  EXPECT_EQ((*config.swarm.ca)[0], 0xd7);
+  EXPECT_EQ((*config.swarm.ca)[31], 0x1a);
+  EXPECT_TRUE(config.swarm.require_certificate);
+  EXPECT_EQ(config.swarm.revocation_list, std::filesystem::path("revoked.crl"));
+  // Relative paths resolve against the home folder, absolute ones stay.
+  EXPECT_EQ(std::filesystem::path("/home/n") / config.swarm.key_file, "/etc/synapse/swarm.key");
+  EXPECT_EQ(std::filesystem::path("/home/n") / *config.swarm.revocation_list,
+            "/home/n/revoked.crl");
+}
+
+TEST(Config, SwarmErrorsNameTheKey) {
+  auto required = Config::parse("[swarm]\n\nrequire_certificate = true\n", "c.toml");
+  ASSERT_FALSE(required);
+  EXPECT_EQ(required.error().message().rfind("c.toml:3: swarm.require_certificate: true needs "
+                                             "swarm.ca",
+                                             0),
+            0u);
+  auto list = Config::parse("[swarm]\nrevocation_list = \"revoked.crl\"\n", "c.toml");
+  ASSERT_FALSE(list);
+  EXPECT_NE(list.error().message().find("c.toml:2: swarm.revocation_list: needs swarm.ca"),
+            std::string::npos);
+  auto bad_key = Config::parse("[swarm]\nca = \"ed25519:1234\"\n", "c.toml");
+  ASSERT_FALSE(bad_key);
+  EXPECT_NE(bad_key.error().message().find("c.toml:2: swarm.ca: invalid public key"),
+            std::string::npos);
+  auto no_prefix =
+      Config::parse("[swarm]\nca = \"" + std::string(kCaKey.substr(8)) + "\"\n", "c.toml");
+  ASSERT_FALSE(no_prefix);
+  EXPECT_NE(no_prefix.error().message().find("expected \"ed25519:\""), std::string::npos);
+  auto bad_bool = Config::parse("[swarm]\nrequire_certificate = 1\n", "c.toml");
+  ASSERT_FALSE(bad_bool);
+  EXPECT_NE(bad_bool.error().message().find("expected true or false"), std::string::npos);
+  auto empty_path = Config::parse("[swarm]\nkey_file = \"\"\n", "c.toml");
+  ASSERT_FALSE(empty_path);
+  EXPECT_NE(empty_path.error().message().find("swarm.key_file: expected a file path"),
+            std::string::npos);
+  auto unknown = Config::parse("[swarm]\nrequire_cert = true\n", "c.toml");
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().message(), "c.toml:2: swarm.require_cert: unknown key");
+  auto not_table = Config::parse("swarm = 3\n", "c.toml");
+  ASSERT_FALSE(not_table);
+  EXPECT_NE(not_table.error().message().find("swarm: expected a table"), std::string::npos);
 }
 
 TEST(Config, ReadsEveryKey) {
-  Config config = Config::parse(
-                      "[store]\ncapacity = \"1.5G\"\nsync = false\n[import]\npreset = \"kubo-default\"\n",
-                      "c.toml")
-                      .value();
+  Config config =
+      Config::parse(
+          "[store]\ncapacity = \"1.5G\"\nsync = false\n[import]\npreset = \"kubo-default\"\n",
+          "c.toml")
+          .value();
   EXPECT_EQ(config.store.capacity, 3ull << 29);
   EXPECT_FALSE(config.store.sync);
   EXPECT_EQ(config.import_preset, "kubo-default");

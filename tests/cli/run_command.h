@@ -23,7 +23,8 @@ struct CommandResult {
   std::string err;
 };
 
-inline CommandResult run_command(const std::vector<std::string>& argv, const std::string& input = "",
+inline CommandResult run_command(const std::vector<std::string>& argv,
+                                 const std::string& input = "",
                                  std::chrono::seconds timeout = std::chrono::seconds(120)) {
   int in_pipe[2], out_pipe[2], err_pipe[2];
   if (::pipe2(in_pipe, O_CLOEXEC) || ::pipe2(out_pipe, O_CLOEXEC) || ::pipe2(err_pipe, O_CLOEXEC)) {

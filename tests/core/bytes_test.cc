@@ -19,7 +19,8 @@ TEST(Hex, RejectsOddLengthAndBadDigitsNamingThePosition) {
 }
 
 TEST(Varint, RoundTripsBoundaryValues) {
-  for (uint64_t value : std::initializer_list<uint64_t>{0, 1, 127, 128, 300, 16383, 16384, UINT64_MAX}) {
+  for (uint64_t value :
+       std::initializer_list<uint64_t>{0, 1, 127, 128, 300, 16383, 16384, UINT64_MAX}) {
     Bytes out;
     append_varint(out, value);
     ByteView in = out;

@@ -1,8 +1,7 @@
 #include "synapse/core/env.h"
 
-#include <sys/stat.h>
-
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include "test_util.h"
 
@@ -18,7 +17,8 @@ TEST(PosixEnv, WritesAtomicallyWithTheRequestedModeAndReadsBack) {
   struct stat st {};
   ASSERT_EQ(::stat((dir / "secret").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-  EXPECT_EQ(env.read_file(dir / "secret", 100).value(), Bytes(as_bytes("hello").begin(), as_bytes("hello").end()));
+  EXPECT_EQ(env.read_file(dir / "secret", 100).value(),
+            Bytes(as_bytes("hello").begin(), as_bytes("hello").end()));
 }
 
 TEST(PosixEnv, RefusesToOverwriteUnlessAskedAndLeavesTheOldContent) {

@@ -1,7 +1,7 @@
 // The dag-pb codec (https://ipld.io/specs/codecs/dag-pb/spec/): a protobuf message
 //
-//   message PBLink { optional bytes Hash = 1; optional string Name = 2; optional uint64 Tsize = 3; }
-//   message PBNode { repeated PBLink Links = 2; optional bytes Data = 1; }
+//   message PBLink { optional bytes Hash = 1; optional string Name = 2; optional uint64 Tsize = 3;
+//   } message PBNode { repeated PBLink Links = 2; optional bytes Data = 1; }
 //
 // written in canonical form: Links before Data, fields in the order above. libprotobuf would
 // write Data first, so this codec is our own. The decoder is strict (canonical field order,

@@ -90,7 +90,7 @@ struct ImportCallbacks {
 // again (unless something else references them meanwhile) and the error is returned.
 core::Result<ImportResult> import_file(BlockStore& store, core::SequentialFile& input,
                                        const ImportOptions& options, bool pin,
-                                       const ImportCallbacks& callbacks = {},
-                                       unsigned threads = 2, size_t batch_bytes = 16 << 20);
+                                       const ImportCallbacks& callbacks = {}, unsigned threads = 2,
+                                       size_t batch_bytes = 8 << 20);
 
 }  // namespace synapse::blockstore

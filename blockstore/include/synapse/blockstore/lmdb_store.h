@@ -12,8 +12,10 @@ namespace synapse::blockstore {
 struct LmdbOptions {
   // Upper bound on the sum of block sizes (config key store.capacity).
   uint64_t capacity = 50ull << 30;
-  // fsync every commit (config key store.sync). Without it a process crash loses nothing, but
-  // a power failure may lose the last commits (never corrupts the store).
+  // fsync every commit (config key store.sync). Without it (MDB_NOSYNC) a process crash still
+  // loses nothing, but a power failure or kernel crash may lose the latest commits and, on file
+  // systems that reorder writes, leave the store damaged: only for data that can be fetched
+  // again.
   bool sync = true;
 };
 

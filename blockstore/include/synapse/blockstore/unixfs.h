@@ -2,10 +2,8 @@
 // (https://github.com/ipfs/specs/blob/main/UNIXFS.md):
 //
 //   message Data {
-//     required DataType Type = 1;   // Raw 0, Directory 1, File 2, Metadata 3, Symlink 4, HAMTShard 5
-//     optional bytes Data = 2;
-//     optional uint64 filesize = 3;
-//     repeated uint64 blocksizes = 4;
+//     required DataType Type = 1;   // Raw 0, Directory 1, File 2, Metadata 3, Symlink 4, HAMTShard
+//     5 optional bytes Data = 2; optional uint64 filesize = 3; repeated uint64 blocksizes = 4;
 //     optional uint64 hashType = 5;
 //     optional uint64 fanout = 6;
 //     optional uint32 mode = 7;

@@ -4,18 +4,32 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "synapse/blockstore/lmdb_store.h"
 #include "synapse/core/env.h"
 #include "synapse/core/result.h"
+#include "synapse/crypto/identity.h"
 
 namespace synapse::cli {
+
+// Membership: the swarm key and the optional CA (docs/certificates.md). Relative paths are
+// relative to the home folder (`home / path` gives the file either way).
+struct SwarmConfig {
+  std::filesystem::path key_file = "swarm.key";
+  std::optional<crypto::Ed25519PublicKey> ca;
+  // Refuse peers without a valid certificate from `ca`; parse() rejects true without `ca`.
+  bool require_certificate = false;
+  // The CA's revocation list file; parse() rejects it without `ca`.
+  std::optional<std::filesystem::path> revocation_list;
+};
 
 struct Config {
   blockstore::LmdbOptions store;
   std::string import_preset = "v1-raw-256k";
+  SwarmConfig swarm;
 
   // Parses TOML text. Errors are one line naming the source, the line and the key: syntax
   // errors, unknown sections or keys, values of the wrong type, invalid sizes or presets.

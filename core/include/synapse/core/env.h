@@ -45,8 +45,8 @@ class Env {
   // writes a temporary file in the same folder with `mode`, fsyncs it, renames it into place
   // and fsyncs the folder. With overwrite = false an existing `path` fails with
   // kAlreadyExists and is left as it was.
-  virtual Status write_file_atomic(const std::filesystem::path& path, ByteView data,
-                                   uint32_t mode, bool overwrite) = 0;
+  virtual Status write_file_atomic(const std::filesystem::path& path, ByteView data, uint32_t mode,
+                                   bool overwrite) = 0;
 
   virtual Result<bool> exists(const std::filesystem::path& path) = 0;
   // Creates `path` and missing parents with `mode`; an existing folder is fine.

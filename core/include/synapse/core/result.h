@@ -8,9 +8,8 @@
 
 #include <string>
 #include <string_view>
-#include <utility>
-
 #include <tl/expected.hpp>
+#include <utility>
 
 namespace synapse::core {
 
@@ -22,9 +21,9 @@ enum class ErrorCode {
   kCorrupt,             // stored data failed verification
   kStoreFull,           // a capacity limit would be exceeded
   kPermissionDenied,
-  kIo,                  // the operating system reported an I/O failure
-  kUnsupported,         // valid but not implemented here (e.g. an unknown hash function)
-  kInternal,            // a bug or an unexpected library failure
+  kIo,           // the operating system reported an I/O failure
+  kUnsupported,  // valid but not implemented here (e.g. an unknown hash function)
+  kInternal,     // a bug or an unexpected library failure
 };
 
 // Stable lower-case name of a code, for logs and JSON ("not-found", "store-full", ...).
@@ -68,8 +67,8 @@ inline Status ok() { return {}; }
 
 }  // namespace synapse::core
 
-#define SYNAPSE_CHECK(condition, message)                                              \
-  do {                                                                                 \
+#define SYNAPSE_CHECK(condition, message)                                                     \
+  do {                                                                                        \
     if (!(condition)) ::synapse::core::check_failed(#condition, __FILE__, __LINE__, message); \
   } while (0)
 
@@ -77,16 +76,16 @@ inline Status ok() { return {}; }
 #define SYNAPSE_CONCAT_(a, b) SYNAPSE_CONCAT_INNER_(a, b)
 
 // Evaluates a Status/Result expression and returns its error from the enclosing function.
-#define SYNAPSE_RETURN_IF_ERROR(expr)                                          \
-  do {                                                                         \
-    auto&& synapse_status_ = (expr);                                           \
+#define SYNAPSE_RETURN_IF_ERROR(expr)                                                  \
+  do {                                                                                 \
+    auto&& synapse_status_ = (expr);                                                   \
     if (!synapse_status_) return ::tl::unexpected(std::move(synapse_status_).error()); \
   } while (0)
 
 // SYNAPSE_ASSIGN_OR_RETURN(auto x, f()) declares x from f()'s value or returns f()'s error.
 #define SYNAPSE_ASSIGN_OR_RETURN(lhs, expr) \
   SYNAPSE_ASSIGN_OR_RETURN_IMPL_(SYNAPSE_CONCAT_(synapse_result_, __LINE__), lhs, expr)
-#define SYNAPSE_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr)         \
-  auto tmp = (expr);                                           \
-  if (!tmp) return ::tl::unexpected(std::move(tmp).error());   \
+#define SYNAPSE_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr)       \
+  auto tmp = (expr);                                         \
+  if (!tmp) return ::tl::unexpected(std::move(tmp).error()); \
   lhs = std::move(*tmp)
