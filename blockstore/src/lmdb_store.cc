@@ -747,8 +747,8 @@ class LmdbStore final : public BlockStore {
                                                                           const Cid& root) {
     // Long walks let go of the map now and then (every 256 blocks or 4 MiB read), as bulk
     // writes do after each commit.
-    return [this, txn, &root, lookups = uint64_t{0}, bytes = uint64_t{0}](
-               const Cid& v1) mutable -> core::Result<internal::NodeLookup> {
+    return [this, txn, &root, lookups = uint64_t{0},
+            bytes = uint64_t{0}](const Cid& v1) mutable -> core::Result<internal::NodeLookup> {
       if (++lookups % 256 == 0 || bytes >= (4u << 20)) {
         release_map();
         bytes = 0;

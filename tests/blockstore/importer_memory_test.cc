@@ -1,7 +1,6 @@
 // The importer streams: importing 1 GiB needs no more memory than importing 32 MiB.
-#include <sys/resource.h>
-
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include "synapse/blockstore/importer.h"
 #include "synapse/core/rng.h"
