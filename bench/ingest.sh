@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Ingest benchmark: `synapse add` of a 1 GiB file against `sha256sum` and `cp` of the same file,
-# in the same run, 3 rounds each (median), plus `synapse cat` of it to /dev/null. The last line
-# is one JSON object:
+# in the same run, 3 rounds each (median), plus `synapse cat` of it to /dev/null. All read the
+# input from the page cache; `synapse add` is durable (fsync, store.sync = true), `cp` is not.
+# The last line is one JSON object:
 # {"bench":"ingest","bytes":N,"synapse_s":x,"sha256sum_s":y,"cp_s":z,"ratio_vs_sha256sum":y/x,
 #  "peak_rss_mb":m,"cat_s":c,"cat_gb_per_s":g}
 #
@@ -21,6 +22,7 @@ trap 'rm -rf "$work"' EXIT
 
 head -c "$bytes" /dev/urandom >"$work/input"
 cat "$work/input" >/dev/null  # every contender reads it from the page cache
+sync                          # and none waits behind write-back of the input
 
 now() { date +%s.%N; }
 elapsed() { echo "$2 - $1" | bc -l; }
@@ -30,20 +32,21 @@ add_times=() sha_times=() cp_times=() cat_times=() rss=()
 for ((round = 1; round <= rounds; round++)); do
   rm -rf "$work/home" "$work/copy"
   "$synapse" --home "$work/home" init >/dev/null
+  sync  # each timed step starts with no write-back pending from the previous one
   t0=$(now)
   cid=$(/usr/bin/time -f %M -o "$work/rss" "$synapse" --home "$work/home" add -q "$work/input")
   t1=$(now)
   add_times+=("$(elapsed "$t0" "$t1")")
   rss+=("$(cat "$work/rss")")
 
-  t0=$(now); sha256sum "$work/input" >/dev/null; t1=$(now)
+  sync; t0=$(now); sha256sum "$work/input" >/dev/null; t1=$(now)
   sha_times+=("$(elapsed "$t0" "$t1")")
 
-  t0=$(now); cp "$work/input" "$work/copy"; t1=$(now)
+  sync; t0=$(now); cp "$work/input" "$work/copy"; t1=$(now)
   cp_times+=("$(elapsed "$t0" "$t1")")
   rm -f "$work/copy"
 
-  t0=$(now); "$synapse" --home "$work/home" cat "$cid" >/dev/null; t1=$(now)
+  sync; t0=$(now); "$synapse" --home "$work/home" cat "$cid" >/dev/null; t1=$(now)
   cat_times+=("$(elapsed "$t0" "$t1")")
   echo "round $round: add ${add_times[-1]}s sha256sum ${sha_times[-1]}s cp ${cp_times[-1]}s" \
        "cat ${cat_times[-1]}s rss $((${rss[-1]} / 1024)) MiB" >&2

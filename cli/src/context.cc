@@ -28,6 +28,11 @@ core::Result<const Config*> Context::config() {
   return &*config_;
 }
 
+core::Result<std::filesystem::path> Context::swarm_key_path() {
+  SYNAPSE_ASSIGN_OR_RETURN(const Config* config, this->config());
+  return home / config->swarm.key_file;
+}
+
 core::Result<blockstore::BlockStore*> Context::store() {
   if (!store_) {
     SYNAPSE_RETURN_IF_ERROR(require_home());

@@ -24,13 +24,14 @@ class Context {
 
   std::filesystem::path identity_path() const { return home / "identity.key"; }
   std::filesystem::path config_path() const { return home / "config.toml"; }
-  std::filesystem::path swarm_key_path() const { return home / "swarm.key"; }
   std::filesystem::path store_path() const { return home / "blocks"; }
   std::filesystem::path certificate_path() const { return home / "certificate.pem"; }
 
   // Fails with kNotFound ("run `synapse init` first") if the home folder does not exist.
   core::Status require_home();
   core::Result<const Config*> config();
+  // The swarm key file named by the config (swarm.key_file, default <home>/swarm.key).
+  core::Result<std::filesystem::path> swarm_key_path();
   // Opens the block store on first use.
   core::Result<blockstore::BlockStore*> store();
 

@@ -54,7 +54,9 @@ core::Status run_cat(Context& context, const CatOptions& options) {
   SYNAPSE_ASSIGN_OR_RETURN(crypto::Cid cid, parse_cid_argument(options.cid));
   SYNAPSE_ASSIGN_OR_RETURN(blockstore::BlockStore * store, context.store());
   SYNAPSE_ASSIGN_OR_RETURN(auto reader, blockstore::FileReader::open(*store, cid));
-  return reader.read(options.offset, options.length.value_or(UINT64_MAX), write_stdout);
+  // Eight blocks ahead: two workers hash while this thread writes (docs/benchmarks.md).
+  return reader.read(options.offset, options.length.value_or(UINT64_MAX), write_stdout,
+                     /*read_ahead=*/8);
 }
 
 core::Status run_block_get(Context& context, const std::string& text) {

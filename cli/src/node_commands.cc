@@ -57,8 +57,10 @@ core::Status run_swarm_new(Context& context, const SwarmNewOptions& options) {
 }
 
 core::Status run_swarm_id(Context& context, const std::string& file) {
-  std::filesystem::path path =
-      file.empty() ? context.swarm_key_path() : std::filesystem::path(file);
+  std::filesystem::path path = file;
+  if (file.empty()) {
+    SYNAPSE_ASSIGN_OR_RETURN(path, context.swarm_key_path());
+  }
   SYNAPSE_ASSIGN_OR_RETURN(crypto::SwarmKey key, crypto::SwarmKey::load(context.env, path));
   return print_line(key.id());
 }
@@ -97,7 +99,8 @@ void add_node_commands(CLI::App& app, Context& context, Action& action) {
   auto id_file = std::make_shared<std::string>();
   CLI::App* swarm_id = swarm->add_subcommand(
       "id", "Check a swarm key file and print its public fingerprint (same key, same ID)");
-  swarm_id->add_option("file", *id_file, "The key file (default: <home>/swarm.key)");
+  swarm_id->add_option("file", *id_file,
+                       "The key file (default: swarm.key_file from the config, <home>/swarm.key)");
   swarm_id->callback(
       [&, id_file] { action = [&, id_file] { return run_swarm_id(context, *id_file); }; });
 }

@@ -23,6 +23,66 @@ core::Error failed_precondition(std::string message) {
   return core::Error(core::ErrorCode::kFailedPrecondition, "noise: " + std::move(message));
 }
 
+// Checks that `pattern` is one this state machine can run: static keys only in pre-messages,
+// each key sent at most once, every DH after both of its keys are known, psk_count matching
+// the psk tokens (section 7.3). Patterns from NoisePattern::parse() always pass; this guards
+// hand-built ones, so that a peer's messages can never reach a DH with a missing key.
+core::Status validate_pattern(const NoisePattern& pattern) {
+  auto invalid = [&](const std::string& problem) {
+    return core::make_error(core::ErrorCode::kInvalidArgument,
+                            "noise: pattern " + pattern.name + " " + problem);
+  };
+  if (pattern.messages.empty()) return invalid("has no messages");
+  // Index 0: the initiator, 1: the responder.
+  bool has_e[2] = {false, false};
+  bool has_s[2] = {false, false};
+  const std::vector<NoiseToken>* premessages[2] = {&pattern.initiator_premessage,
+                                                   &pattern.responder_premessage};
+  for (int side = 0; side < 2; ++side) {
+    for (NoiseToken token : *premessages[side]) {
+      if (token != NoiseToken::kS || has_s[side]) {
+        return invalid("has a pre-message other than one static key (not supported)");
+      }
+      has_s[side] = true;
+    }
+  }
+  size_t psk_tokens = 0;
+  for (size_t i = 0; i < pattern.messages.size(); ++i) {
+    const int sender = i % 2 == 0 ? 0 : 1;
+    for (NoiseToken token : pattern.messages[i]) {
+      bool ready = true;
+      switch (token) {
+        case NoiseToken::kE:
+          if (has_e[sender]) return invalid("sends an ephemeral key twice");
+          has_e[sender] = true;
+          break;
+        case NoiseToken::kS:
+          if (has_s[sender]) return invalid("sends a static key twice");
+          has_s[sender] = true;
+          break;
+        case NoiseToken::kEe:
+          ready = has_e[0] && has_e[1];
+          break;
+        case NoiseToken::kEs:
+          ready = has_e[0] && has_s[1];
+          break;
+        case NoiseToken::kSe:
+          ready = has_s[0] && has_e[1];
+          break;
+        case NoiseToken::kSs:
+          ready = has_s[0] && has_s[1];
+          break;
+        case NoiseToken::kPsk:
+          ++psk_tokens;
+          break;
+      }
+      if (!ready) return invalid("uses a key in a DH before it is known");
+    }
+  }
+  if (psk_tokens != pattern.psk_count) return invalid("miscounts its psk tokens");
+  return core::ok();
+}
+
 class SymmetricState {
  public:
   explicit SymmetricState(const NoiseProtocol& protocol)
@@ -115,9 +175,6 @@ struct NoiseHandshake::Impl {
   bool done() const { return message_index == pattern().messages.size(); }
   bool my_turn() const { return !done() && (message_index % 2 == 0) == initiator(); }
 
-  // Whether this side (initiator or not) sends message `index`.
-  bool sends(size_t index, bool as_initiator) const { return (index % 2 == 0) == as_initiator; }
-
   core::Status check_can_process(bool writing) const {
     if (failed) return tl::unexpected(failed_precondition("the handshake failed earlier"));
     if (done()) return tl::unexpected(failed_precondition("the handshake is complete"));
@@ -152,8 +209,8 @@ struct NoiseHandshake::Impl {
     }
     const std::optional<X25519KeyPair>& local = local_ephemeral ? e : s;
     const std::optional<X25519PublicKey>& remote = remote_ephemeral ? re : rs;
-    // create() checked the keys the pattern needs, and every pattern delivers a key before
-    // the DH tokens that use it.
+    // create() checked that we have the keys we send, and validate_pattern() that every key
+    // is sent (or pre-shared) before the DH tokens that use it.
     SYNAPSE_CHECK(local.has_value() && remote.has_value(), "DH keys are present");
     return noise_internal::x25519(*local, *remote);
   }
@@ -324,15 +381,11 @@ core::Result<NoiseHandshake> NoiseHandshake::create(NoiseHandshakeConfig config,
     return core::make_error(core::ErrorCode::kInvalidArgument,
                             "noise: " + config.protocol.name + " " + problem);
   };
-  if (pattern.messages.empty()) return invalid("has no messages");
+  SYNAPSE_RETURN_IF_ERROR(validate_pattern(pattern));
   const std::vector<NoiseToken>& own_premessage =
       initiator ? pattern.initiator_premessage : pattern.responder_premessage;
   const std::vector<NoiseToken>& peer_premessage =
       initiator ? pattern.responder_premessage : pattern.initiator_premessage;
-  // Pre-shared ephemeral keys only occur with the fallback modifier, which parse() refuses.
-  SYNAPSE_CHECK(
-      !contains(own_premessage, NoiseToken::kE) && !contains(peer_premessage, NoiseToken::kE),
-      "no ephemeral keys in pre-messages");
   bool sends_static = contains(own_premessage, NoiseToken::kS);
   bool sends_ephemeral = false;
   for (size_t i = 0; i < pattern.messages.size(); ++i) {

@@ -30,13 +30,16 @@ crypto::Cid import(BlockStore& store, const Bytes& data, const ImportOptions& op
 }
 
 core::Result<Bytes> read_range(BlockStore& store, const crypto::Cid& root, uint64_t offset,
-                               uint64_t length) {
+                               uint64_t length, unsigned read_ahead = 0) {
   SYNAPSE_ASSIGN_OR_RETURN(FileReader reader, FileReader::open(store, root));
   Bytes out;
-  SYNAPSE_RETURN_IF_ERROR(reader.read(offset, length, [&](core::ByteView piece) {
-    out.insert(out.end(), piece.begin(), piece.end());
-    return core::ok();
-  }));
+  SYNAPSE_RETURN_IF_ERROR(reader.read(
+      offset, length,
+      [&](core::ByteView piece) {
+        out.insert(out.end(), piece.begin(), piece.end());
+        return core::ok();
+      },
+      read_ahead));
   return out;
 }
 
@@ -51,11 +54,13 @@ TEST(FileReader, EveryRangeOfADeepDagReadsBackExactly) {
     EXPECT_EQ(FileReader::open(*store, root).value().size(), data.size());
     for (uint64_t offset = 0; offset <= data.size() + 1; offset += 3) {
       for (uint64_t length : {0ull, 1ull, 6ull, 7ull, 8ull, 50ull, 1000ull}) {
-        Bytes got = read_range(*store, root, offset, length).value();
-        uint64_t begin = std::min<uint64_t>(offset, data.size());
-        uint64_t end = std::min<uint64_t>(data.size(), offset + length);
-        ASSERT_EQ(got, Bytes(data.begin() + begin, data.begin() + end))
-            << "offset " << offset << " length " << length;
+        for (unsigned read_ahead : {0u, 1u, 4u}) {
+          Bytes got = read_range(*store, root, offset, length, read_ahead).value();
+          uint64_t begin = std::min<uint64_t>(offset, data.size());
+          uint64_t end = std::min<uint64_t>(data.size(), offset + length);
+          ASSERT_EQ(got, Bytes(data.begin() + begin, data.begin() + end))
+              << "offset " << offset << " length " << length << " read-ahead " << read_ahead;
+        }
       }
     }
   }
@@ -76,10 +81,35 @@ TEST(FileReader, ARangeReadTouchesOnlyTheBlocksOnItsPath) {
   }));
   EXPECT_EQ(got, Bytes(data.begin() + 37 * 1024 + 5, data.begin() + 37 * 1024 + 15));
   EXPECT_EQ(store.gets.size(), 4u);  // root, two interior nodes, one leaf
-  // A range spanning two leaves touches both, still nothing else.
-  store.gets.clear();
-  ASSERT_TRUE(reader.read(40 * 1024 - 1, 2, [](core::ByteView) { return core::ok(); }));
-  EXPECT_LE(store.gets.size(), 6u);
+  // A range spanning two leaves touches both, still nothing else, also with read-ahead.
+  for (unsigned read_ahead : {0u, 8u}) {
+    store.gets.clear();
+    ASSERT_TRUE(reader.read(
+        40 * 1024 - 1, 2, [](core::ByteView) { return core::ok(); }, read_ahead));
+    EXPECT_EQ(store.gets.size(), 6u) << "read-ahead " << read_ahead;
+  }
+}
+
+TEST(FileReader, ReadAheadStopsAtTheFirstErrorAndReportsIt) {
+  ImportOptions options{.chunk_size = 10, .raw_leaves = true, .cid_version = 1, .max_links = 4};
+  Bytes data = pattern(100);
+  auto store = make_memory_store();
+  crypto::Cid root = import(*store, data, options);
+  ASSERT_TRUE(store->unpin(root));
+  ASSERT_TRUE(
+      store->remove(crypto::Cid::of(1, crypto::Codec::kRaw, core::ByteView(data).subspan(50, 10))));
+  Bytes got;
+  auto reader = FileReader::open(*store, root).value();
+  auto status = reader.read(
+      0, 100,
+      [&](core::ByteView piece) {
+        got.insert(got.end(), piece.begin(), piece.end());
+        return core::ok();
+      },
+      8);
+  ASSERT_FALSE(status);
+  EXPECT_EQ(status.error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(got, Bytes(data.begin(), data.begin() + 50));  // everything before the gap, in order
 }
 
 TEST(FileReader, ARawRootIsTheWholeFile) {

@@ -89,6 +89,16 @@ TEST_F(Cli, SwarmNewWritesAKeyThatSwarmIdAccepts) {
   EXPECT_EQ(synapse({"swarm", "new", "-o", written}).exit_code, 1);
 }
 
+TEST_F(Cli, SwarmIdReadsTheKeyFileNamedInTheConfig) {
+  init();
+  ASSERT_EQ(synapse({"swarm", "new", "-o", (dir_ / "home/team.key").string()}).exit_code, 0);
+  EXPECT_EQ(synapse({"swarm", "id"}).exit_code, 1);  // the default swarm.key does not exist
+  write_file("home/config.toml", "[swarm]\nkey_file = \"team.key\"\n");
+  CommandResult id = synapse({"swarm", "id"});
+  ASSERT_EQ(id.exit_code, 0) << id.err;
+  EXPECT_EQ(id.out, synapse({"swarm", "id", (dir_ / "home/team.key").string()}).out);
+}
+
 TEST_F(Cli, MalformedSwarmKeysGetOneLineNamingTheProblem) {
   std::string path = write_file("bad.key", "/key/swarm/psk/1.0.0/\n/base16/\nabcd\n");
   CommandResult r = synapse({"swarm", "id", path});

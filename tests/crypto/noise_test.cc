@@ -492,6 +492,24 @@ TEST(NoiseHandshake, NamesMissingKeysAndWrongPskCounts) {
   EXPECT_THAT(no_psk.error().message(), HasSubstr("needs 2 PSKs, got 0"));
 }
 
+TEST(NoiseHandshake, RejectsHandBuiltPatternsItCannotRun) {
+  core::SeededRng rng(7);
+  using T = NoiseToken;
+  auto with_messages = [&](std::vector<std::vector<T>> messages) {
+    auto config = config_for("Noise_NN_25519_AESGCM_SHA256", NoiseRole::kInitiator);
+    config.protocol.pattern.messages = std::move(messages);
+    return NoiseHandshake::create(config, rng);
+  };
+  EXPECT_THAT(with_messages({{T::kE, T::kEe}}).error().message(), HasSubstr("before it is known"));
+  EXPECT_THAT(with_messages({{T::kE}, {T::kE, T::kE}}).error().message(),
+              HasSubstr("ephemeral key twice"));
+  EXPECT_THAT(with_messages({{T::kE, T::kPsk}}).error().message(), HasSubstr("psk tokens"));
+  EXPECT_THAT(with_messages({}).error().message(), HasSubstr("no messages"));
+  auto config = config_for("Noise_NN_25519_AESGCM_SHA256", NoiseRole::kInitiator);
+  config.protocol.pattern.initiator_premessage = {T::kE};
+  EXPECT_THAT(NoiseHandshake::create(config, rng).error().message(), HasSubstr("pre-message"));
+}
+
 TEST(NoiseHandshake, FailsOnTheFirstMessageWhenThePskDiffers) {
   core::SeededRng rng(8);
   auto initiator_config = config_for("Noise_NNpsk0_25519_AESGCM_SHA256", NoiseRole::kInitiator);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 
 #include "synapse/blockstore/block_store.h"
 #include "synapse/blockstore/unixfs.h"
@@ -24,8 +25,12 @@ class FileReader {
 
   uint64_t size() const { return size_; }
 
-  // Delivers bytes [offset, offset + length) clipped to the file's end to `sink`.
-  core::Status read(uint64_t offset, uint64_t length, const Sink& sink) const;
+  // Delivers bytes [offset, offset + length) clipped to the file's end to `sink`, on the
+  // calling thread. With read_ahead > 0, worker threads (two, for the duration of the call)
+  // fetch and verify up to `read_ahead` blocks ahead of the one being delivered: for long
+  // sequential reads, where it overlaps the hashing of several blocks.
+  core::Status read(uint64_t offset, uint64_t length, const Sink& sink,
+                    unsigned read_ahead = 0) const;
 
  private:
   // DAGs deeper than this are refused (a balanced DAG of 174-link nodes is 5 deep at 100 TiB).
@@ -34,8 +39,18 @@ class FileReader {
   FileReader(BlockStore& store, crypto::Cid root, uint64_t size)
       : store_(&store), root_(root), size_(size) {}
 
-  core::Status read_node(const crypto::Cid& cid, uint64_t node_start, uint64_t node_size,
-                         uint64_t begin, uint64_t end, int depth, const Sink& sink) const;
+  class Prefetcher;
+  struct Range {
+    uint64_t begin;
+    uint64_t end;
+    unsigned read_ahead;
+  };
+
+  // Delivers the part of `range` below the node `cid`, whose content starts at file offset
+  // `node_start` and holds `node_size` bytes. `bytes` are the node's block if already fetched.
+  core::Status read_node(const crypto::Cid& cid, std::optional<core::Bytes> bytes,
+                         uint64_t node_start, uint64_t node_size, const Range& range, int depth,
+                         const Sink& sink, Prefetcher* prefetcher) const;
 
   BlockStore* store_;
   crypto::Cid root_;

@@ -199,14 +199,16 @@ struct NoiseTransportKeys {
 
 // HandshakeState. Usage: create(), then, until done(), write_message() when
 // is_my_turn_to_write() and read_message() with the peer's messages otherwise; finally
-// split(). The first error from write_message or read_message (a malformed or forged message,
-// a failed DH) aborts the handshake: every later call fails with kFailedPrecondition.
+// split(). The first failure to process a message (a malformed or forged message, a failed
+// DH) aborts the handshake: every later call fails with kFailedPrecondition. Calls out of turn
+// and oversized payloads fail without changing the state.
 class NoiseHandshake {
  public:
-  // Validates the configuration (kInvalidArgument names what is missing or wrong) and
-  // initializes the state: protocol name, prologue, pre-message keys. Draws this side's
-  // ephemeral private key (32 bytes) from `rng` if the pattern has it send one; `rng` is not
-  // kept.
+  // Validates the configuration and, for hand-built patterns, the pattern (each key sent once,
+  // DHs only on known keys, pre-messages of static keys only); kInvalidArgument names what is
+  // missing or wrong. Then initializes the state: protocol name, prologue, pre-message keys. Draws
+  // this side's ephemeral private key (32 bytes) from `rng` if the pattern has it send one; `rng`
+  // is not kept.
   static core::Result<NoiseHandshake> create(NoiseHandshakeConfig config, core::Rng& rng);
 
   NoiseHandshake(NoiseHandshake&&) noexcept;
