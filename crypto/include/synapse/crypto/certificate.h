@@ -28,7 +28,7 @@
 namespace synapse::crypto {
 
 // Bounds enforced by the encoders, the decoders and CertificateAuthority.
-inline constexpr size_t kMaxCertificateSize = 4 * 1024;
+inline constexpr size_t kMaxCertificateSize = 3072;
 inline constexpr size_t kMaxCertificateNameSize = 255;
 inline constexpr size_t kMaxCertificateRoles = 32;
 inline constexpr size_t kMaxRoleSize = 64;

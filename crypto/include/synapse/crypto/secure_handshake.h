@@ -26,6 +26,7 @@
 #include "synapse/core/bytes.h"
 #include "synapse/core/result.h"
 #include "synapse/core/rng.h"
+#include "synapse/crypto/certificate.h"
 #include "synapse/crypto/identity.h"
 #include "synapse/crypto/noise.h"
 #include "synapse/crypto/swarm_key.h"
@@ -141,7 +142,7 @@ class SecureHandshake {
   static constexpr size_t kMaxMessageSize = 4096 + 256;
   // The largest payload (docs/wire.md) and certificate.
   static constexpr size_t kMaxPayloadSize = 4096;
-  static constexpr size_t kMaxCertificateSize = 3072;
+  static constexpr size_t kMaxCertificateSize = crypto::kMaxCertificateSize;
 
   // Errors: kInvalidArgument if identity or swarm_key is missing, the certificate is too large
   // or static_key belongs to another identity.
