@@ -16,6 +16,7 @@
 #include <system_error>
 #include <utility>
 
+#include "block_limits.h"
 #include "dag_walk.h"
 #include "synapse/blockstore/dag_pb.h"
 #include "synapse/core/units.h"
@@ -338,14 +339,7 @@ class LmdbStore final : public BlockStore {
   }
 
   core::Result<size_t> put_many(std::span<const Block> blocks) override {
-    for (const Block& block : blocks) {
-      if (block.data().size() > kMaxBlockSize) {
-        return make_error(ErrorCode::kInvalidArgument, "block " + block.cid().to_string() + " of " +
-                                                           core::format_size(block.data().size()) +
-                                                           " exceeds the block size limit of " +
-                                                           core::format_size(kMaxBlockSize));
-      }
-    }
+    SYNAPSE_RETURN_IF_ERROR(internal::check_block_sizes(blocks));
     if (blocks.empty()) return 0;
     SYNAPSE_ASSIGN_OR_RETURN(WriteTxn w, begin_write());
     SYNAPSE_ASSIGN_OR_RETURN(Meta meta, read_meta(w.get()));

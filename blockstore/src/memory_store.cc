@@ -5,6 +5,7 @@
 #include <mutex>
 #include <string>
 
+#include "block_limits.h"
 #include "dag_walk.h"
 #include "synapse/blockstore/dag_pb.h"
 #include "synapse/core/units.h"
@@ -22,14 +23,7 @@ class MemoryStore final : public BlockStore {
   explicit MemoryStore(uint64_t capacity) : capacity_(capacity) {}
 
   core::Result<size_t> put_many(std::span<const Block> blocks) override {
-    for (const Block& block : blocks) {
-      if (block.data().size() > kMaxBlockSize) {
-        return make_error(ErrorCode::kInvalidArgument, "block " + block.cid().to_string() + " of " +
-                                                           core::format_size(block.data().size()) +
-                                                           " exceeds the block size limit of " +
-                                                           core::format_size(kMaxBlockSize));
-      }
-    }
+    SYNAPSE_RETURN_IF_ERROR(internal::check_block_sizes(blocks));
     std::lock_guard lock(mu_);
     std::map<Cid, const Block*> fresh;
     uint64_t fresh_bytes = 0;

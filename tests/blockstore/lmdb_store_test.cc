@@ -11,6 +11,7 @@
 #include <iterator>
 #include <vector>
 
+#include "disk_corruption.h"
 #include "synapse/blockstore/block.h"
 #include "synapse/blockstore/dag_pb.h"
 #include "synapse/core/rng.h"
@@ -22,25 +23,7 @@ namespace {
 using core::ErrorCode;
 using crypto::Cid;
 using crypto::Codec;
-
-// Flips one byte in the middle of every copy of `data` in `file`; returns how many it found.
-int flip_on_disk(const std::filesystem::path& file, const core::Bytes& data) {
-  std::ifstream in(file, std::ios::binary);
-  std::vector<char> contents((std::istreambuf_iterator<char>(in)),
-                             std::istreambuf_iterator<char>());
-  const char* begin = reinterpret_cast<const char*>(data.data());
-  int found = 0;
-  int fd = ::open(file.c_str(), O_WRONLY);
-  if (fd < 0) return 0;
-  for (auto it = contents.begin();
-       (it = std::search(it, contents.end(), begin, begin + data.size())) != contents.end(); ++it) {
-    const off_t offset = (it - contents.begin()) + static_cast<off_t>(data.size() / 2);
-    const char flipped = static_cast<char>(contents[offset] ^ 1);
-    if (::pwrite(fd, &flipped, 1, offset) == 1) ++found;
-  }
-  ::close(fd);
-  return found;
-}
+using synapse::testing::flip_on_disk;
 
 class LmdbStore : public ::testing::Test {
  protected:

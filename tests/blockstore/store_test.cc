@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "disk_corruption.h"
 #include "synapse/blockstore/block.h"
 #include "synapse/blockstore/block_store.h"
 #include "synapse/blockstore/dag_pb.h"
@@ -28,6 +29,7 @@ namespace {
 using core::ErrorCode;
 using crypto::Cid;
 using crypto::Codec;
+using synapse::testing::flip_on_disk;
 
 Block raw_block(core::Rng& rng, size_t size) {
   return Block::make(Codec::kRaw, testing::random_bytes(rng, size));
@@ -39,26 +41,6 @@ Block node_block(const std::vector<Cid>& children, core::Bytes data = {}, int ve
   for (const Cid& child : children) node.links.push_back(PbLink{.cid = child, .tsize = 1});
   if (!data.empty()) node.data = std::move(data);
   return Block::make(Codec::kDagPb, encode_pb_node(node), version);
-}
-
-// Flips one byte in the middle of every copy of `data` in `file` (LMDB may hold stale copies in
-// free pages); returns how many copies it found.
-int flip_on_disk(const std::filesystem::path& file, const core::Bytes& data) {
-  std::ifstream in(file, std::ios::binary);
-  std::vector<char> contents((std::istreambuf_iterator<char>(in)),
-                             std::istreambuf_iterator<char>());
-  const char* begin = reinterpret_cast<const char*>(data.data());
-  int found = 0;
-  int fd = ::open(file.c_str(), O_WRONLY);
-  if (fd < 0) return 0;
-  for (auto it = contents.begin();
-       (it = std::search(it, contents.end(), begin, begin + data.size())) != contents.end(); ++it) {
-    const off_t offset = (it - contents.begin()) + static_cast<off_t>(data.size() / 2);
-    const char flipped = static_cast<char>(contents[offset] ^ 0x5a);
-    if (::pwrite(fd, &flipped, 1, offset) == 1) ++found;
-  }
-  ::close(fd);
-  return found;
 }
 
 // A small DAG with a shared leaf:  root -> {a, b, leaf1}; a -> {leaf2, leaf3}; b -> {leaf3,
