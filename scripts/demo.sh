@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job: sets up this machine, builds Synapse, and walks through what it does today:
 # a node identity, a swarm key, adding a file as content-addressed blocks (IPFS-compatible
-# CIDs), reading it back whole and by range, pins and garbage collection, and what happens to
-# a corrupted block. Everything lives in a temporary folder that is removed on exit or Ctrl-C.
+# CIDs), reading it back whole and by range, pins and garbage collection, and a membership
+# certificate from a swarm CA. Everything lives in a temporary folder that is removed on exit
+# or Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +18,7 @@ trap 'exit 130' INT TERM
 export SYNAPSE_HOME=$work/node
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-run() { printf '$ %s\n' "$*"; "$@"; }
+run() { printf '$ %s\n' "$*" >&2; "$@"; }  # shows the command, then runs it
 synapse() { "$synapse_bin" "$@"; }
 
 say "A node identity (Ed25519; the node ID is the SHA-256 of its public key)"
@@ -30,7 +31,7 @@ run synapse swarm id
 
 say "Adding 64 MiB of data: it is chunked, hashed and stored as verified blocks"
 head -c $((64 << 20)) /dev/urandom >"$work/data.bin"
-cid=$(run synapse add "$work/data.bin" | tail -n 1)
+cid=$(run synapse add "$work/data.bin")
 echo "$cid"
 
 say "Reading it back by CID: the bytes are identical"
@@ -52,5 +53,13 @@ say "Unpinned blocks are garbage; pinned ones survive garbage collection"
 printf 'temporary\n' | run synapse add - --no-pin
 run synapse repo gc
 run synapse repo verify
+
+say "Membership certificates from a swarm CA (optional; the CA key stays off the nodes)"
+run synapse ca init --ca-dir "$work/ca" >/dev/null
+node_id=$(synapse id)
+run synapse ca sign "$node_id" --name demo-node --roles storage,compute --days 30 \
+  --ca-dir "$work/ca" -o "$work/demo-node.cert"
+run synapse cert install "$work/demo-node.cert"
+run synapse cert show
 
 say "Done. (Multi-node swarms, the /synapse mount and jobs come with the next milestones.)"
