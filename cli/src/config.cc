@@ -29,6 +29,23 @@ core::Error key_error(std::string_view source, const toml::node& node, std::stri
       where(source, node.source()) + ": " + std::string(key) + ": " + std::string(problem));
 }
 
+// A size: a string with a unit ("50G") or a plain number of bytes.
+core::Result<uint64_t> size_value(std::string_view source, const toml::node& node,
+                                  std::string_view key) {
+  if (std::optional<int64_t> bytes = node.value_exact<int64_t>()) {
+    if (*bytes < 0) return tl::unexpected(key_error(source, node, key, "must not be negative"));
+    return static_cast<uint64_t>(*bytes);
+  }
+  std::optional<std::string> text = node.value_exact<std::string>();
+  if (!text) {
+    return tl::unexpected(
+        key_error(source, node, key, "expected a size such as \"50G\" or a number of bytes"));
+  }
+  auto bytes = core::parse_size(*text);
+  if (!bytes) return tl::unexpected(key_error(source, node, key, bytes.error().message()));
+  return *bytes;
+}
+
 core::Status check_keys(std::string_view source, const toml::table& table, std::string_view prefix,
                         const std::set<std::string_view>& known) {
   for (const auto& [key, value] : table) {
@@ -99,17 +116,8 @@ core::Status apply(std::string_view source, const toml::table& root, Config& con
     if (!store) return tl::unexpected(key_error(source, *node, "store", "expected a table"));
     SYNAPSE_RETURN_IF_ERROR(check_keys(source, *store, "store", {"capacity", "sync"}));
     if (const toml::node* capacity = store->get("capacity")) {
-      std::optional<std::string> text = capacity->value<std::string>();
-      if (!text) {
-        return tl::unexpected(
-            key_error(source, *capacity, "store.capacity", "expected a size such as \"50G\""));
-      }
-      auto bytes = core::parse_size(*text);
-      if (!bytes) {
-        return tl::unexpected(
-            key_error(source, *capacity, "store.capacity", bytes.error().message()));
-      }
-      config.store.capacity = *bytes;
+      SYNAPSE_ASSIGN_OR_RETURN(config.store.capacity,
+                               size_value(source, *capacity, "store.capacity"));
     }
     if (const toml::node* sync = store->get("sync")) {
       if (!sync->is_boolean()) {

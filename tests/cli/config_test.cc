@@ -83,6 +83,17 @@ TEST(Config, ReadsEveryKey) {
   EXPECT_EQ(config.import_preset, "kubo-default");
 }
 
+TEST(Config, SizesAreUnitStringsOrPlainByteCounts) {
+  EXPECT_EQ(Config::parse("[store]\ncapacity = 1048576\n", "c.toml").value().store.capacity,
+            1048576u);
+  EXPECT_EQ(Config::parse("[store]\ncapacity = \"2M\"\n", "c.toml").value().store.capacity,
+            2u << 20);
+  auto negative = Config::parse("[store]\ncapacity = -5\n", "c.toml");
+  ASSERT_FALSE(negative);
+  EXPECT_EQ(negative.error().message(), "c.toml:2: store.capacity: must not be negative");
+  EXPECT_FALSE(Config::parse("[store]\ncapacity = 1.5\n", "c.toml"));
+}
+
 TEST(Config, ErrorsNameTheFileLineAndKey) {
   auto unknown = Config::parse("[store]\ncapcity = \"1G\"\n", "c.toml");
   ASSERT_FALSE(unknown);
