@@ -1,5 +1,5 @@
 // The LMDB BlockStore: one LMDB environment in a folder (data.mdb, lock.mdb). On-disk layout:
-// docs/storage.md. The only file that calls LMDB is lmdb_store.cc.
+// docs/storage.md. Only lmdb_store.cc and its helpers in lmdb_util.h call LMDB.
 #pragma once
 
 #include <filesystem>
