@@ -17,6 +17,8 @@ packages=(
   clang libclang-rt-14-dev
   # Runtime tools: FUSE mounts, sandboxes, network namespaces for multi-host tests.
   fuse3 bubblewrap iproute2 procps coreutils time bc
+  # Packet captures in the transport's network-namespace test.
+  tcpdump
 )
 
 missing=()
