@@ -9,6 +9,8 @@
 #include <sstream>
 
 #include "dht_test_util.h"
+#include "synapse/crypto/admission.h"
+#include "synapse/crypto/certificate.h"
 #include "synapse/crypto/hash.h"
 #include "synapse/dht/datagram_packet.h"
 #include "test_util.h"
@@ -270,6 +272,68 @@ TEST_F(TransportTest, TheAdmitHookRefusesDatagramsAndStreams) {
   EXPECT_EQ(b.transport->stats().handshakes_failed_admit, 2u);
   EXPECT_TRUE(b.received.empty());
   EXPECT_TRUE(b.accepted.empty());
+}
+
+// The admission policy of a swarm with a CA, plugged into the transport's admit hook: only a
+// valid, unexpired, unrevoked certificate from this swarm's CA gets a message through.
+TEST_F(TransportTest, WhenCertificatesAreRequiredOnlyValidOnesFromTheSwarmCaGetIn) {
+  constexpr int64_t kNow = 1'800'000'000;  // the policy's clock, fixed for the test
+  constexpr int64_t kDay = 86'400;
+  core::SeededRng ca_rng(7);
+  const auto ca = crypto::CertificateAuthority::generate(ca_rng);
+  const auto foreign_ca = crypto::CertificateAuthority::generate(ca_rng);
+
+  Node& valid = node(11);
+  Node& revoked = node(12);
+  Node& expired = node(13);
+  Node& foreign = node(14);
+  Node& none = node(15);
+  auto certificate = [&](const crypto::CertificateAuthority& issuer, const Node& holder,
+                         int64_t not_after, uint64_t serial) {
+    auto cert = issuer.sign(holder.identity.node_id(), "n", {"storage"}, kNow - 10 * kDay,
+                            not_after, serial);
+    EXPECT_TRUE(cert) << cert.error().message();
+    return cert->encode();
+  };
+  const std::pair<Node*, std::optional<core::Bytes>> initiators[] = {
+      {&valid, certificate(ca, valid, kNow + kDay, 1)},
+      {&revoked, certificate(ca, revoked, kNow + kDay, 2)},
+      {&expired, certificate(ca, expired, kNow - kDay, 3)},
+      {&foreign, certificate(foreign_ca, foreign, kNow + kDay, 4)},
+      {&none, std::nullopt}};
+  auto crl = ca.revoke(nullptr, {}, {2}, kNow - kDay);
+  ASSERT_TRUE(crl);
+  auto policy = crypto::AdmissionPolicy::create(
+      {.ca = ca.public_key(), .require_certificate = true, .revocation_list = *crl});
+  ASSERT_TRUE(policy) << policy.error().message();
+
+  Node& member = node(10);
+  TransportOptions options = options_for(member, key_);
+  options.admit = [&](const crypto::PeerIdentity& peer) {
+    return policy->admit(peer.node_id, peer.certificate, kNow);
+  };
+  start(member, options);
+
+  std::vector<std::shared_ptr<std::optional<core::Status>>> outcomes;
+  for (const auto& [initiator, cert] : initiators) {
+    TransportOptions initiator_options = options_for(*initiator, key_);
+    initiator_options.certificate = cert;
+    initiator_options.timers.handshake_timeout = 1s;
+    start(*initiator, initiator_options);
+    outcomes.push_back(send(*initiator, member.transport->local_endpoint(), "hello"));
+  }
+  ASSERT_TRUE(run_until(
+      &loop_,
+      [&] {
+        return std::all_of(outcomes.begin(), outcomes.end(),
+                           [](auto& o) { return o->has_value(); });
+      },
+      10s));
+  EXPECT_TRUE(**outcomes[0]);
+  for (size_t i = 1; i < outcomes.size(); ++i) EXPECT_FALSE(**outcomes[i]) << "initiator " << i;
+  ASSERT_EQ(member.received.size(), 1u);
+  EXPECT_EQ(member.received[0].peer, valid.identity.node_id());
+  EXPECT_EQ(member.transport->stats().handshakes_failed_admit, 4u);
 }
 
 // A UDP relay between two transports that sends every data packet twice.
