@@ -88,6 +88,9 @@ class Conn {
 
   void provide_buffer(uv_buf_t* buf);
   void start_handshake();
+  // Sends our next handshake message (`number` names it in errors); on failure fails the
+  // connection and returns false.
+  bool send_handshake_message(int number);
   void handle_input();
   void handle_handshake_input();
   void handle_frames();

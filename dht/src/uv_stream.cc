@@ -111,21 +111,25 @@ void Conn::start_handshake() {
     fail(handshake.error());
     return;
   }
-  auto message = handshake->next_message();
-  if (!message || !message->has_value()) {
-    fail(message ? core::Error(core::ErrorCode::kInternal, "no message 1") : message.error());
-    return;
-  }
   handshake_.emplace(std::move(*handshake));
   ++transport->stats_.handshakes_started;
+  if (send_handshake_message(1)) update_reading();
+}
+
+bool Conn::send_handshake_message(int number) {
+  auto message = handshake_->next_message();
+  if (!message || !message->has_value()) {
+    fail(message ? core::Error(core::ErrorCode::kInternal, "no message " + std::to_string(number))
+                 : message.error());
+    return false;
+  }
   WriteReq* write = take_write();
   append_handshake_frame(**message, write->buffer);
-  core::Status status = submit(write, nullptr);
-  if (!status) {
+  if (core::Status status = submit(write, nullptr); !status) {
     fail(status.error());
-    return;
+    return false;
   }
-  update_reading();
+  return true;
 }
 
 // --- writing --------------------------------------------------------------------------------
@@ -326,32 +330,10 @@ void Conn::handle_handshake_input() {
     }
     if (number == 1) {
       ++transport->stats_.handshakes_accepted;
-      auto reply = handshake_->next_message();
-      if (!reply || !reply->has_value()) {
-        fail(reply ? core::Error(core::ErrorCode::kInternal, "no message 2") : reply.error());
-        return;
-      }
-      WriteReq* write = take_write();
-      append_handshake_frame(**reply, write->buffer);
-      if (auto status = submit(write, nullptr); !status) {
-        fail(status.error());
-        return;
-      }
+      if (!send_handshake_message(2)) return;
       continue;
     }
-    if (number == 2) {
-      auto reply = handshake_->next_message();
-      if (!reply || !reply->has_value()) {
-        fail(reply ? core::Error(core::ErrorCode::kInternal, "no message 3") : reply.error());
-        return;
-      }
-      WriteReq* write = take_write();
-      append_handshake_frame(**reply, write->buffer);
-      if (auto status = submit(write, nullptr); !status) {
-        fail(status.error());
-        return;
-      }
-    }
+    if (number == 2 && !send_handshake_message(3)) return;
     auto result = handshake_->finish();
     if (!result) {
       fail(result.error());
