@@ -331,11 +331,8 @@ void Node::put(const SignedValue& value, core::MonoTime now, PutCallback done, b
   store_value(value, seconds(value.ttl_seconds), now);
   if (republish) {
     auto& own = own_values_[{value.key, value.writer}];
-    if (own.value.data.empty() && own.value.seq == 0 && own.value.ttl_seconds == 0) {
-      own.value = value;
-    } else if (supersedes(value, own.value)) {
-      own.value = value;
-    }
+    const bool first = own.value.data.empty() && own.value.seq == 0 && own.value.ttl_seconds == 0;
+    if (first || supersedes(value, own.value)) own.value = value;
     own.next_republish = now + options_.republish_interval;
   }
   start_put(value, now, std::move(done));
