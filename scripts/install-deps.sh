@@ -19,6 +19,8 @@ packages=(
   fuse3 bubblewrap iproute2 procps coreutils time bc
   # Packet captures in the transport's network-namespace test.
   tcpdump
+  # The reference peer of bench/dht_real: OpenDHT's node and its Python binding.
+  dhtnode python3-opendht
 )
 
 missing=()

@@ -48,11 +48,15 @@ int run(int argc, char** argv) {
   app.add_option("--home", home, "Node home folder: identity, config, blocks")
       ->envname("SYNAPSE_HOME")
       ->capture_default_str();
+  std::string config_file;
+  app.add_option("--config", config_file, "Config file (default: <home>/config.toml)")
+      ->envname("SYNAPSE_CONFIG");
 
   Action action;
   add_node_commands(app, context, action);
   add_data_commands(app, context, action);
   add_ca_commands(app, context, action);
+  add_daemon_commands(app, context, action);
 
   try {
     app.parse(argc, argv);
@@ -67,6 +71,7 @@ int run(int argc, char** argv) {
     return kExitUserError;
   }
   context.home = home;
+  context.config_file = config_file;
 
   try {
     core::Status status = action();

@@ -109,8 +109,139 @@ core::Status apply_swarm(std::string_view source, const toml::node& node, SwarmC
   return core::ok();
 }
 
+// An "address:port" string.
+core::Result<dht::Endpoint> endpoint_value(std::string_view source, const toml::node& node,
+                                           std::string_view key) {
+  std::optional<std::string> text = node.value_exact<std::string>();
+  if (!text) {
+    return tl::unexpected(
+        key_error(source, node, key, "expected an address and port such as \"10.0.0.5:4747\""));
+  }
+  auto endpoint = dht::Endpoint::parse(*text);
+  if (!endpoint) return tl::unexpected(key_error(source, node, key, endpoint.error().message()));
+  return *endpoint;
+}
+
+core::Result<bool> bool_value(std::string_view source, const toml::node& node,
+                              std::string_view key) {
+  if (!node.is_boolean())
+    return tl::unexpected(key_error(source, node, key, "expected true or false"));
+  return *node.value<bool>();
+}
+
+const toml::table* section(std::string_view source, const toml::table& root, std::string_view name,
+                           const std::set<std::string_view>& known, core::Status& status) {
+  const toml::node* node = root.get(name);
+  if (node == nullptr) return nullptr;
+  const toml::table* table = node->as_table();
+  if (table == nullptr) {
+    status = tl::unexpected(key_error(source, *node, name, "expected a table"));
+    return nullptr;
+  }
+  status = check_keys(source, *table, name, known);
+  return status ? table : nullptr;
+}
+
+core::Status apply_network(std::string_view source, const toml::table& root, Config& config) {
+  core::Status status = core::ok();
+  const toml::table* network = section(source, root, "network", {"listen", "bootstrap"}, status);
+  if (network == nullptr) return status;
+  if (const toml::node* listen = network->get("listen")) {
+    SYNAPSE_ASSIGN_OR_RETURN(config.network.listen,
+                             endpoint_value(source, *listen, "network.listen"));
+  }
+  if (const toml::node* bootstrap = network->get("bootstrap")) {
+    const toml::array* list = bootstrap->as_array();
+    if (list == nullptr) {
+      return tl::unexpected(key_error(source, *bootstrap, "network.bootstrap",
+                                      "expected a list of \"address:port\" strings"));
+    }
+    for (const toml::node& entry : *list) {
+      SYNAPSE_ASSIGN_OR_RETURN(dht::Endpoint endpoint,
+                               endpoint_value(source, entry, "network.bootstrap"));
+      config.network.bootstrap.push_back(endpoint);
+    }
+  }
+  return core::ok();
+}
+
+core::Status apply_discovery(std::string_view source, const toml::table& root, Config& config) {
+  core::Status status = core::ok();
+  const toml::table* discovery =
+      section(source, root, "discovery", {"enabled", "group", "interfaces", "interval"}, status);
+  if (discovery == nullptr) return status;
+  if (const toml::node* enabled = discovery->get("enabled")) {
+    SYNAPSE_ASSIGN_OR_RETURN(config.discovery.enabled,
+                             bool_value(source, *enabled, "discovery.enabled"));
+  }
+  if (const toml::node* group = discovery->get("group")) {
+    std::optional<std::string> text = group->value_exact<std::string>();
+    auto endpoint = text ? dht::parse_discovery_group(*text)
+                         : core::Result<dht::Endpoint>(core::make_error(
+                               ErrorCode::kInvalidArgument, "expected \"239.x.y.z:port\""));
+    if (!endpoint) {
+      return tl::unexpected(
+          key_error(source, *group, "discovery.group", endpoint.error().message()));
+    }
+    config.discovery.group = *endpoint;
+  }
+  if (const toml::node* interfaces = discovery->get("interfaces")) {
+    const toml::array* list = interfaces->as_array();
+    if (list == nullptr) {
+      return tl::unexpected(
+          key_error(source, *interfaces, "discovery.interfaces", "expected a list of names"));
+    }
+    for (const toml::node& entry : *list) {
+      std::optional<std::string> name = entry.value_exact<std::string>();
+      if (!name || name->empty()) {
+        return tl::unexpected(
+            key_error(source, entry, "discovery.interfaces", "expected an interface name"));
+      }
+      config.discovery.interfaces.push_back(*name);
+    }
+  }
+  if (const toml::node* interval = discovery->get("interval")) {
+    std::optional<std::string> text = interval->value_exact<std::string>();
+    auto duration = text ? core::parse_duration(*text)
+                         : core::Result<std::chrono::milliseconds>(core::make_error(
+                               ErrorCode::kInvalidArgument, "expected a duration such as \"10s\""));
+    if (duration && *duration < std::chrono::milliseconds(100)) {
+      duration = core::make_error(ErrorCode::kInvalidArgument, "must be at least 100ms");
+    }
+    if (!duration) {
+      return tl::unexpected(
+          key_error(source, *interval, "discovery.interval", duration.error().message()));
+    }
+    config.discovery.interval = *duration;
+  }
+  return core::ok();
+}
+
+core::Status apply_log(std::string_view source, const toml::table& root, Config& config) {
+  core::Status status = core::ok();
+  const toml::table* log = section(source, root, "log", {"level", "file"}, status);
+  if (log == nullptr) return status;
+  if (const toml::node* level = log->get("level")) {
+    std::optional<std::string> text = level->value_exact<std::string>();
+    static const std::set<std::string_view> kLevels = {"trace", "debug", "info", "warn", "error"};
+    if (!text || !kLevels.contains(*text)) {
+      return tl::unexpected(key_error(source, *level, "log.level",
+                                      "expected one of trace, debug, info, warn, error"));
+    }
+    config.log.level = *text;
+  }
+  if (const toml::node* file = log->get("file")) {
+    SYNAPSE_ASSIGN_OR_RETURN(config.log.file, path_value(source, *file, "log.file"));
+  }
+  return core::ok();
+}
+
 core::Status apply(std::string_view source, const toml::table& root, Config& config) {
-  SYNAPSE_RETURN_IF_ERROR(check_keys(source, root, "", {"store", "import", "swarm"}));
+  SYNAPSE_RETURN_IF_ERROR(
+      check_keys(source, root, "", {"store", "import", "swarm", "network", "discovery", "log"}));
+  SYNAPSE_RETURN_IF_ERROR(apply_network(source, root, config));
+  SYNAPSE_RETURN_IF_ERROR(apply_discovery(source, root, config));
+  SYNAPSE_RETURN_IF_ERROR(apply_log(source, root, config));
   if (const toml::node* node = root.get("store")) {
     const toml::table* store = node->as_table();
     if (!store) return tl::unexpected(key_error(source, *node, "store", "expected a table"));
@@ -196,6 +327,29 @@ key_file = "swarm.key"
 require_certificate = false
 # The CA's revocation list (`synapse ca revoke` writes revoked.crl); relative to the home folder.
 # revocation_list = "revoked.crl"
+
+[network]
+# Address and port of the node's transport (UDP for messages, TCP for streams, same port).
+# Port 0 picks a free port (see `synapse status` for the one chosen).
+listen = "0.0.0.0:4747"
+# Nodes to join through, as "address:port"; LAN discovery needs none on one network.
+bootstrap = []
+
+[discovery]
+# LAN discovery: encrypted UDP multicast beacons that only holders of the swarm key can read.
+enabled = true
+# Multicast group and port; every node of a LAN must use the same one.
+group = "239.192.83.89:4748"
+# Interface names to beacon on; empty: every multicast-capable interface with an IPv4 address.
+interfaces = []
+# Beacon period once started (the first beacons go out faster).
+interval = "10s"
+
+[log]
+# trace, debug, info, warn or error.
+level = "info"
+# The log file of `synapse up --detach` (foreground nodes log to stderr); relative to home.
+file = "synapse.log"
 )";
 }
 

@@ -23,7 +23,12 @@ class Context {
   core::Env& env = core::Env::posix();
 
   std::filesystem::path identity_path() const { return home / "identity.key"; }
-  std::filesystem::path config_path() const { return home / "config.toml"; }
+  // --config; empty: <home>/config.toml.
+  std::filesystem::path config_file;
+
+  std::filesystem::path config_path() const {
+    return config_file.empty() ? home / "config.toml" : config_file;
+  }
   std::filesystem::path store_path() const { return home / "blocks"; }
   std::filesystem::path certificate_path() const { return home / "certificate.pem"; }
 
@@ -52,6 +57,7 @@ core::Result<crypto::Cid> parse_cid_argument(const std::string& text);
 void add_node_commands(CLI::App& app, Context& context, Action& action);
 void add_data_commands(CLI::App& app, Context& context, Action& action);
 void add_ca_commands(CLI::App& app, Context& context, Action& action);
+void add_daemon_commands(CLI::App& app, Context& context, Action& action);
 
 // The peer admission policy from the [swarm] config: the CA key, require_certificate and the
 // revocation list file (loaded and checked against the CA). docs/certificates.md.

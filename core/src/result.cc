@@ -31,6 +31,16 @@ std::string_view error_code_name(ErrorCode code) {
   return "unknown";
 }
 
+ErrorCode error_code_from_name(std::string_view name) {
+  for (ErrorCode code :
+       {ErrorCode::kInvalidArgument, ErrorCode::kNotFound, ErrorCode::kAlreadyExists,
+        ErrorCode::kFailedPrecondition, ErrorCode::kCorrupt, ErrorCode::kStoreFull,
+        ErrorCode::kPermissionDenied, ErrorCode::kIo, ErrorCode::kUnsupported}) {
+    if (error_code_name(code) == name) return code;
+  }
+  return ErrorCode::kInternal;
+}
+
 bool is_user_error(ErrorCode code) {
   switch (code) {
     case ErrorCode::kInvalidArgument:

@@ -455,6 +455,13 @@ void Node::handle_reply(const Contact& from, Message& message, core::MonoTime no
       pending.purpose == Purpose::kPush) {
     return;  // observe() above did what an answer means
   }
+  if (pending.purpose == Purpose::kGreet) {
+    if (table_.size() < options_.k && !joining()) {
+      Operation& op = start_operation(OpKind::kBootstrap, id_, now);
+      start_lookup(op, now);
+    }
+    return;
+  }
   auto op_it = operations_.find(pending.op);
   if (op_it == operations_.end()) return;
   Operation& op = *op_it->second;

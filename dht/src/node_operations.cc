@@ -298,6 +298,15 @@ void Node::ping_seeds(Operation& op, core::MonoTime now) {
   }
 }
 
+void Node::greet(const PeerAddress& address, core::MonoTime now) {
+  send_request(Contact{NodeId(), address}, false, Ping{}, Purpose::kGreet, 0, now);
+}
+
+bool Node::joining() const {
+  return std::any_of(operations_.begin(), operations_.end(),
+                     [](const auto& entry) { return entry.second->kind == OpKind::kBootstrap; });
+}
+
 void Node::add_contact(const Contact& contact, core::MonoTime now) { observe(contact, now); }
 
 void Node::find_node(const NodeId& target, core::MonoTime now, LookupCallback done) {

@@ -16,6 +16,63 @@ TEST(Config, TheDefaultTextParsesToTheDefaults) {
   EXPECT_FALSE(parsed.swarm.ca);
   EXPECT_FALSE(parsed.swarm.require_certificate);
   EXPECT_FALSE(parsed.swarm.revocation_list);
+  EXPECT_EQ(parsed.network.listen, defaults.network.listen);
+  EXPECT_EQ(parsed.network.listen.to_string(), "0.0.0.0:4747");
+  EXPECT_TRUE(parsed.network.bootstrap.empty());
+  EXPECT_TRUE(parsed.discovery.enabled);
+  EXPECT_EQ(parsed.discovery.group, dht::default_discovery_group());
+  EXPECT_TRUE(parsed.discovery.interfaces.empty());
+  EXPECT_EQ(parsed.discovery.interval, defaults.discovery.interval);
+  EXPECT_EQ(parsed.log.level, "info");
+  EXPECT_EQ(parsed.log.file, "synapse.log");
+}
+
+TEST(Config, ReadsTheNetworkDiscoveryAndLogTables) {
+  Config config = Config::parse(R"([network]
+listen = "[::]:5000"
+bootstrap = ["10.0.0.5:4747", "[fd00::2]:4747"]
+[discovery]
+enabled = false
+group = "239.1.2.3:6000"
+interfaces = ["eth0", "wlan0"]
+interval = "30s"
+[log]
+level = "debug"
+file = "/var/log/synapse.log"
+)",
+                                "c.toml")
+                      .value();
+  EXPECT_EQ(config.network.listen.to_string(), "[::]:5000");
+  ASSERT_EQ(config.network.bootstrap.size(), 2u);
+  EXPECT_EQ(config.network.bootstrap[1].to_string(), "[fd00::2]:4747");
+  EXPECT_FALSE(config.discovery.enabled);
+  EXPECT_EQ(config.discovery.group.to_string(), "239.1.2.3:6000");
+  EXPECT_EQ(config.discovery.interfaces, (std::vector<std::string>{"eth0", "wlan0"}));
+  EXPECT_EQ(config.discovery.interval, std::chrono::seconds(30));
+  EXPECT_EQ(config.log.level, "debug");
+  EXPECT_EQ(config.log.file, "/var/log/synapse.log");
+}
+
+TEST(Config, NetworkErrorsNameTheKey) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"[network]\nlisten = \"nowhere\"", "c.toml:2: network.listen:"},
+      {"[network]\nlisten = 4747", "c.toml:2: network.listen:"},
+      {"[network]\nbootstrap = \"10.0.0.1:1\"", "c.toml:2: network.bootstrap:"},
+      {"[network]\nbootstrap = [\"10.0.0.1\"]", "c.toml:2: network.bootstrap:"},
+      {"[network]\nport = 1", "c.toml:2: network.port: unknown key"},
+      {"[discovery]\ngroup = \"10.0.0.1:4748\"", "c.toml:2: discovery.group:"},
+      {"[discovery]\ninterval = \"10ms\"", "c.toml:2: discovery.interval: must be at least"},
+      {"[discovery]\nenabled = \"yes\"", "c.toml:2: discovery.enabled: expected true or false"},
+      {"[discovery]\ninterfaces = [\"\"]", "c.toml:2: discovery.interfaces:"},
+      {"[log]\nlevel = \"loud\"", "c.toml:2: log.level: expected one of"},
+      {"network = 1", "c.toml:1: network: expected a table"},
+  };
+  for (const auto& [text, expected] : cases) {
+    auto config = Config::parse(text, "c.toml");
+    ASSERT_FALSE(config) << text;
+    EXPECT_EQ(config.error().message().rfind(expected, 0), 0u)
+        << text << " gave " << config.error().message();
+  }
 }
 
 constexpr std::string_view kCaKey =

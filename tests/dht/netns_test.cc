@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "child_process.h"
 #include "synapse/core/bytes.h"
 #include "synapse/core/rng.h"
 #include "test_util.h"
@@ -25,99 +26,8 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 namespace core = synapse::core;
-
-int run_quiet(const std::string& command) {
-  return std::system((command + " >/dev/null 2>&1").c_str());
-}
-
-// A child process with its stdout and stderr in one pipe; killed on destruction.
-class Child {
- public:
-  explicit Child(const std::vector<std::string>& argv) {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) std::abort();
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(fds[1], 1);
-      ::dup2(fds[1], 2);
-      std::vector<char*> args;
-      for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
-      args.push_back(nullptr);
-      ::execvp(args[0], args.data());
-      ::_exit(127);
-    }
-    ::close(fds[1]);
-    fd_ = fds[0];
-    ::fcntl(fd_, F_SETFL, O_NONBLOCK);
-  }
-  ~Child() {
-    stop(SIGKILL);
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-
-  // Reads output until `needle` appears, the output ends or the timeout passes.
-  bool wait_for(const std::string& needle, std::chrono::milliseconds timeout) {
-    const auto deadline = Clock::now() + timeout;
-    while (output_.find(needle) == std::string::npos) {
-      if (!read_some(deadline)) return output_.find(needle) != std::string::npos;
-    }
-    return true;
-  }
-  // Reads until the process closes its output, then reaps it; returns its exit code or -1.
-  int wait_exit(std::chrono::milliseconds timeout) {
-    const auto deadline = Clock::now() + timeout;
-    while (read_some(deadline)) {
-    }
-    if (Clock::now() >= deadline) return -1;
-    return reap();
-  }
-  // Sends `signal` and reaps the process (SIGKILL after 5 s).
-  int stop(int signal) {
-    if (pid_ <= 0) return exit_code_;
-    ::kill(pid_, signal);
-    const auto deadline = Clock::now() + 5s;
-    while (read_some(deadline)) {
-    }
-    if (Clock::now() >= deadline) ::kill(pid_, SIGKILL);
-    return reap();
-  }
-  const std::string& output() const { return output_; }
-
- private:
-  bool read_some(Clock::time_point deadline) {
-    if (fd_ < 0) return false;
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) return false;
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
-    char buffer[4096];
-    ssize_t n = ::read(fd_, buffer, sizeof(buffer));
-    if (n > 0) {
-      output_.append(buffer, static_cast<size_t>(n));
-      return true;
-    }
-    if (n < 0 && errno == EAGAIN) return true;
-    ::close(fd_);
-    fd_ = -1;
-    return false;
-  }
-  int reap() {
-    int status = 0;
-    if (::waitpid(pid_, &status, 0) == pid_) {
-      exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    }
-    pid_ = -1;
-    return exit_code_;
-  }
-
-  pid_t pid_ = -1;
-  int fd_ = -1;
-  int exit_code_ = -1;
-  std::string output_;
-};
+using synapse::testing::Child;
+using synapse::testing::run_quiet;
 
 // Two namespaces with a veth pair: 10.77.0.1 in `a`, 10.77.0.2 in `b`. The addresses exist
 // only inside these namespaces. Removed on destruction (which also removes the veth pair).

@@ -76,6 +76,41 @@ TEST_F(NodeTest, AnswersAPingAndLearnsTheSender) {
   EXPECT_EQ(node_.stats().requests_served, 1u);
 }
 
+TEST_F(NodeTest, GreetingADiscoveredNodeJoinsThroughIt) {
+  const PeerAddress address = PeerAddress::from_u32(7);
+  node_.greet(address, at_ms(10));
+  auto sent = sender_.take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].to, address);
+  ASSERT_TRUE(std::holds_alternative<Ping>(sent[0].message.body));
+  EXPECT_FALSE(node_.joining());
+
+  const Contact other{random_id(rng_), address};
+  node_.on_message(other, bytes_of({sent[0].message.txid, Pong{}}), at_ms(12));
+  EXPECT_TRUE(node_.routing_table().contains(other.id));
+  EXPECT_TRUE(node_.joining());
+  sent = sender_.take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].to, address);
+  const auto* find = std::get_if<FindNode>(&sent[0].message.body);
+  ASSERT_NE(find, nullptr);
+  EXPECT_EQ(find->target, node_.id());
+}
+
+TEST_F(NodeTest, GreetingAnotherNodeWhileJoiningStartsNoSecondJoin) {
+  for (uint32_t address = 1; address <= 2; ++address) {
+    sender_.take();  // the first join's lookup
+    node_.greet(PeerAddress::from_u32(address), at_ms(10));
+    auto ping = sender_.take();
+    ASSERT_EQ(ping.size(), 1u);
+    node_.on_message({random_id(rng_), PeerAddress::from_u32(address)},
+                     bytes_of({ping[0].message.txid, Pong{}}), at_ms(12));
+  }
+  // Only the first answer started a self lookup; the second contact was just added.
+  EXPECT_EQ(node_.stats().lookups_started, 1u);
+  EXPECT_EQ(node_.routing_table().size(), 2u);
+}
+
 TEST_F(NodeTest, DropsAndCountsMalformedMessages) {
   const Contact other = peer(1);
   node_.on_message(other, core::Bytes{0x93, 0x07, 0x01, 0x01}, at_ms(1));

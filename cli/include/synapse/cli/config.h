@@ -12,6 +12,8 @@
 #include "synapse/core/env.h"
 #include "synapse/core/result.h"
 #include "synapse/crypto/identity.h"
+#include "synapse/dht/discovery.h"
+#include "synapse/dht/endpoint.h"
 
 namespace synapse::cli {
 
@@ -26,10 +28,33 @@ struct SwarmConfig {
   std::optional<std::filesystem::path> revocation_list;
 };
 
+// Where the node listens and whom it joins through.
+struct NetworkConfig {
+  // UDP (messages) and TCP (streams) on the same address and port; port 0 picks a free one.
+  dht::Endpoint listen = dht::Endpoint::ipv4({0, 0, 0, 0}, 4747);
+  std::vector<dht::Endpoint> bootstrap;
+};
+
+struct DiscoveryConfig {
+  bool enabled = true;
+  dht::Endpoint group = dht::default_discovery_group();
+  std::vector<std::string> interfaces;  // empty: every multicast-capable interface
+  core::Duration interval = std::chrono::seconds(10);
+};
+
+struct LogConfig {
+  std::string level = "info";  // trace, debug, info, warn, error
+  // Where `synapse up --detach` writes its log; relative to the home folder.
+  std::filesystem::path file = "synapse.log";
+};
+
 struct Config {
   blockstore::LmdbOptions store;
   std::string import_preset = "v1-raw-256k";
   SwarmConfig swarm;
+  NetworkConfig network;
+  DiscoveryConfig discovery;
+  LogConfig log;
 
   // Parses TOML text. Errors are one line naming the source, the line and the key: syntax
   // errors, unknown sections or keys, values of the wrong type, invalid sizes or presets.

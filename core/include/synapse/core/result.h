@@ -28,6 +28,8 @@ enum class ErrorCode {
 
 // Stable lower-case name of a code, for logs and JSON ("not-found", "store-full", ...).
 std::string_view error_code_name(ErrorCode code);
+// The inverse of error_code_name(); kInternal for a name it does not know.
+ErrorCode error_code_from_name(std::string_view name);
 
 // True for codes caused by what the user gave us (exit code 1 in the CLI); false for failures
 // of the machine or of Synapse itself (exit code 2).

@@ -176,6 +176,12 @@ class Node {
   // whenever the routing table runs empty, and one of them every refresh interval.
   void bootstrap(std::span<const PeerAddress> seeds, core::MonoTime now,
                  std::function<void(size_t)> done);
+  // Greets a node found by LAN discovery: pings `address`; its answer adds it to the routing
+  // table like any message, and while the table holds fewer than k contacts and no join is
+  // running, starts a self lookup through it (so a node without seeds joins by discovery alone).
+  void greet(const PeerAddress& address, core::MonoTime now);
+  // True while a join (bootstrap(), or a self lookup started by greet()) is running.
+  bool joining() const;
   // Adds a contact as if it had just talked to us (tests, the simulator's oracle joins).
   void add_contact(const Contact& contact, core::MonoTime now);
 
@@ -230,6 +236,7 @@ class Node {
     kEvictPing,
     kRevivePing,
     kSeedPing,
+    kGreet,
     kPush,  // replication and read repair: nobody waits
   };
   struct Operation;

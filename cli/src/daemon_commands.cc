@@ -1,0 +1,388 @@
+// synapse up | down | status | peers | dht put|get|providers|provide: the running node and the
+// commands that talk to it over its control socket (docs/control.md).
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "context.h"
+#include "synapse/core/units.h"
+#include "synapse/crypto/certificate.h"
+#include "synapse/crypto/swarm_key.h"
+#include "synapse/daemon/control.h"
+#include "synapse/daemon/daemon.h"
+
+namespace synapse::cli {
+
+using core::ErrorCode;
+using core::make_error;
+using nlohmann::json;
+
+namespace {
+
+struct UpOptions {
+  std::string listen;
+  std::vector<std::string> bootstrap;
+  bool no_discovery = false;
+  bool detach = false;
+  bool json = false;
+  std::string log_level;
+};
+
+core::Result<daemon::DaemonOptions> daemon_options(Context& context, const UpOptions& up) {
+  SYNAPSE_RETURN_IF_ERROR(context.require_home());
+  SYNAPSE_ASSIGN_OR_RETURN(const Config* config, context.config());
+  SYNAPSE_ASSIGN_OR_RETURN(crypto::NodeIdentity identity,
+                           crypto::NodeIdentity::load(context.env, context.identity_path()));
+  SYNAPSE_ASSIGN_OR_RETURN(std::filesystem::path key_path, context.swarm_key_path());
+  SYNAPSE_ASSIGN_OR_RETURN(bool has_key, context.env.exists(key_path));
+  if (!has_key) {
+    return make_error(ErrorCode::kNotFound,
+                      "no swarm key at " + key_path.string() +
+                          ": copy your swarm's key there, or start a new swarm with `synapse "
+                          "swarm new -o " +
+                          key_path.string() + "`");
+  }
+  SYNAPSE_ASSIGN_OR_RETURN(crypto::SwarmKey swarm_key,
+                           crypto::SwarmKey::load(context.env, key_path));
+  daemon::DaemonOptions options{
+      .home = context.home, .identity = std::move(identity), .swarm_key = std::move(swarm_key)};
+  SYNAPSE_ASSIGN_OR_RETURN(bool has_certificate, context.env.exists(context.certificate_path()));
+  if (has_certificate) {
+    SYNAPSE_ASSIGN_OR_RETURN(crypto::Certificate certificate,
+                             crypto::Certificate::load(context.env, context.certificate_path()));
+    options.certificate = certificate.encode();
+  }
+  SYNAPSE_ASSIGN_OR_RETURN(crypto::AdmissionPolicy policy, load_admission_policy(context));
+  options.admit = [policy = std::make_shared<crypto::AdmissionPolicy>(std::move(policy))](
+                      const crypto::PeerIdentity& peer) {
+    const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    return policy->admit(peer.node_id, peer.certificate, now);
+  };
+
+  options.listen = config->network.listen;
+  if (!up.listen.empty()) {
+    auto listen = dht::Endpoint::parse(up.listen);
+    if (!listen) return tl::unexpected(listen.error().with_context("--listen"));
+    options.listen = *listen;
+  }
+  options.bootstrap = config->network.bootstrap;
+  for (const std::string& text : up.bootstrap) {
+    auto endpoint = dht::Endpoint::parse(text);
+    if (!endpoint) return tl::unexpected(endpoint.error().with_context("--bootstrap"));
+    options.bootstrap.push_back(*endpoint);
+  }
+  options.discovery = config->discovery.enabled && !up.no_discovery;
+  options.discovery_options.group = config->discovery.group;
+  options.discovery_options.interfaces = config->discovery.interfaces;
+  options.discovery_options.interval = config->discovery.interval;
+  return options;
+}
+
+json ready_json(const daemon::ReadyInfo& ready) {
+  return {{"pid", ready.pid},
+          {"node_id", ready.node_id.to_hex()},
+          {"listen", ready.listen.to_string()},
+          {"control", ready.control_socket.string()},
+          {"peers", ready.peers}};
+}
+
+std::string ready_text(const daemon::ReadyInfo& ready) {
+  return "node " + ready.node_id.short_id() + " up (pid " + std::to_string(ready.pid) +
+         "), listening on " + ready.listen.to_string() + ", " + std::to_string(ready.peers) +
+         " peers";
+}
+
+void set_up_logging(const std::string& level) {
+  auto logger = spdlog::stderr_color_mt("synapse");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(level));
+}
+
+// The last lines of the log file, for the error of a detached node that did not start.
+std::string log_tail(const std::filesystem::path& path) {
+  auto bytes = core::Env::posix().read_file(path, 16 << 20);
+  if (!bytes) return "";
+  std::string text(core::as_chars(*bytes));
+  size_t start = text.size();
+  for (int lines = 0; lines < 4 && start > 0;) {
+    start = text.rfind('\n', start - 1);
+    if (start == std::string::npos) {
+      start = 0;
+      break;
+    }
+    if (start + 1 < text.size()) ++lines;
+  }
+  return text.substr(start);
+}
+
+core::Status run_up(Context& context, const UpOptions& up) {
+  SYNAPSE_ASSIGN_OR_RETURN(daemon::DaemonOptions options, daemon_options(context, up));
+  SYNAPSE_ASSIGN_OR_RETURN(const Config* config, context.config());
+  const std::string level = up.log_level.empty() ? config->log.level : up.log_level;
+  if (!up.detach) {
+    set_up_logging(level);
+    return daemon::run_daemon(std::move(options), [&](const daemon::ReadyInfo& ready) {
+      (void)print_line(up.json ? ready_json(ready).dump() : ready_text(ready));
+    });
+  }
+
+  const std::filesystem::path log_path = context.home / config->log.file;
+  int ready_pipe[2];
+  if (::pipe2(ready_pipe, O_CLOEXEC) != 0) {
+    return make_error(ErrorCode::kIo, std::string("pipe: ") + strerror(errno));
+  }
+  const pid_t child = ::fork();
+  if (child < 0) return make_error(ErrorCode::kIo, std::string("fork: ") + strerror(errno));
+  if (child == 0) {
+    // The node: a new session, no terminal, output to the log file.
+    ::close(ready_pipe[0]);
+    ::setsid();
+    const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    const int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (null_fd < 0 || log_fd < 0) ::_exit(2);
+    ::dup2(null_fd, 0);
+    ::dup2(log_fd, 1);
+    ::dup2(log_fd, 2);
+    set_up_logging(level);
+    core::Status status =
+        daemon::run_daemon(std::move(options), [&](const daemon::ReadyInfo& ready) {
+          const std::string line = ready_json(ready).dump() + "\n";
+          (void)!::write(ready_pipe[1], line.data(), line.size());
+          ::close(ready_pipe[1]);
+        });
+    if (!status) spdlog::error("{}", status.error().message());
+    ::_exit(status ? 0 : core::is_user_error(status.error().code()) ? 1 : 2);
+  }
+  ::close(ready_pipe[1]);
+  // Wait for the ready line: the node writes it once it serves, or exits without it.
+  std::string line;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (char buffer[512];;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    pollfd poll_fd{ready_pipe[0], POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&poll_fd, 1, static_cast<int>(left.count())) == 0) break;
+    const ssize_t n = ::read(ready_pipe[0], buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    line.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(ready_pipe[0]);
+  json ready = json::parse(line, nullptr, false);
+  if (ready.is_discarded() || !ready.is_object()) {
+    int status = 0;
+    const bool exited = ::waitpid(child, &status, WNOHANG) == child;
+    return make_error(ErrorCode::kFailedPrecondition,
+                      std::string(exited ? "the node did not start" : "the node is not ready") +
+                          "; its log " + log_path.string() + " ends with:\n" + log_tail(log_path));
+  }
+  if (up.json) return print_json(ready);
+  return print_line("node " + ready["node_id"].get<std::string>().substr(0, 8) + " up (pid " +
+                    std::to_string(ready["pid"].get<int>()) + "), listening on " +
+                    ready["listen"].get<std::string>() + ", " +
+                    std::to_string(ready["peers"].get<size_t>()) + " peers; log " +
+                    log_path.string());
+}
+
+core::Result<daemon::ControlClient> connect(Context& context) {
+  SYNAPSE_RETURN_IF_ERROR(context.require_home());
+  return daemon::ControlClient::connect(context.home / "control.sock");
+}
+
+core::Result<json> call(Context& context, std::string_view method, json params = json::object()) {
+  SYNAPSE_ASSIGN_OR_RETURN(daemon::ControlClient client, connect(context));
+  return client.call(method, std::move(params), std::chrono::seconds(60));
+}
+
+core::Status run_down(Context& context) {
+  SYNAPSE_ASSIGN_OR_RETURN(daemon::ControlClient client, connect(context));
+  SYNAPSE_ASSIGN_OR_RETURN(json status, client.call("status"));
+  SYNAPSE_ASSIGN_OR_RETURN(json ignored, client.call("shutdown"));
+  // Wait (bounded) until the node has released its lock file, i.e. has exited, so that a
+  // following `synapse up` finds the home free. (A zombie still passes kill(pid, 0), but has
+  // closed its files.)
+  const std::filesystem::path lock = context.home / "daemon.lock";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  for (;;) {
+    const int fd = ::open(lock.c_str(), O_RDWR | O_CLOEXEC);
+    const bool free = fd < 0 || ::flock(fd, LOCK_EX | LOCK_NB) == 0;
+    if (fd >= 0) ::close(fd);
+    if (free) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      return make_error(ErrorCode::kIo, "the node (pid " +
+                                            std::to_string(status["pid"].get<int>()) +
+                                            ") did not stop within 30 s");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return print_line("node " + status["short_id"].get<std::string>() + " stopped");
+}
+
+std::string format_seconds(double seconds) {
+  const auto whole = static_cast<uint64_t>(seconds);
+  if (whole < 60) return std::to_string(whole) + "s";
+  if (whole < 3600) return std::to_string(whole / 60) + "m" + std::to_string(whole % 60) + "s";
+  return std::to_string(whole / 3600) + "h" + std::to_string(whole / 60 % 60) + "m";
+}
+
+core::Status run_status(Context& context, bool as_json) {
+  SYNAPSE_ASSIGN_OR_RETURN(json status, call(context, "status"));
+  if (as_json) return print_json(status);
+  const json& dht = status["dht"];
+  std::string text = "node       " + status["node_id"].get<std::string>() + "\n" + "listen     " +
+                     status["listen"].get<std::string>() + "\n" + "uptime     " +
+                     format_seconds(status["uptime_seconds"].get<double>()) + "\n" + "joined     " +
+                     (status["joined"].get<bool>() ? "yes" : "no") + ", " +
+                     std::to_string(status["peers"].get<size_t>()) + " peers\n" + "records    " +
+                     std::to_string(dht["values"].get<size_t>()) + " values (" +
+                     core::format_size(dht["value_bytes"].get<uint64_t>()) + "), " +
+                     std::to_string(dht["providers"].get<size_t>()) + " provider records, " +
+                     std::to_string(dht["listeners"].get<size_t>()) + " listeners\n";
+  const json& discovery = status["discovery"];
+  if (discovery["enabled"].get<bool>()) {
+    std::string names;
+    for (const json& name : discovery["interfaces"]) names += " " + name.get<std::string>();
+    text += "discovery  " + discovery["group"].get<std::string>() + " on" + names + " (" +
+            std::to_string(discovery["beacons_sent"].get<uint64_t>()) + " beacons sent, " +
+            std::to_string(discovery["beacons_received"].get<uint64_t>()) + " received)\n";
+  } else {
+    text += "discovery  off\n";
+  }
+  text += "control    " + status["control"].get<std::string>();
+  return print_line(text);
+}
+
+core::Status run_peers(Context& context, bool as_json) {
+  SYNAPSE_ASSIGN_OR_RETURN(json result, call(context, "peers"));
+  if (as_json) return print_json(result);
+  std::string text = "NODE      ADDRESS                BUCKET  LAST SEEN  FAILURES";
+  for (const json& peer : result["peers"]) {
+    char line[160];
+    std::snprintf(line, sizeof(line), "\n%-9s %-22s %6d  %9s  %8d",
+                  peer["short_id"].get<std::string>().c_str(),
+                  peer["address"].get<std::string>().c_str(), peer["bucket"].get<int>(),
+                  (format_seconds(peer.value("last_seen_seconds", 0.0)) + " ago").c_str(),
+                  peer.value("failures", 0));
+    text += line;
+  }
+  return print_line(text);
+}
+
+struct DhtOptions {
+  std::string key;
+  std::string value;
+  std::string ttl = "1h";
+  bool json = false;
+};
+
+core::Status run_dht(Context& context, std::string_view method, const DhtOptions& options) {
+  json params = {{"key", options.key}};
+  if (method == "dht.put") {
+    auto ttl = core::parse_duration(options.ttl);
+    if (!ttl) return tl::unexpected(ttl.error().with_context("--ttl"));
+    params["value"] = options.value;
+    params["ttl"] = static_cast<uint64_t>(std::max<int64_t>(1, ttl->count() / 1000));
+  }
+  SYNAPSE_ASSIGN_OR_RETURN(json result, call(context, method, std::move(params)));
+  if (options.json) return print_json(result);
+  if (method == "dht.get") {
+    if (result["values"].empty()) {
+      return make_error(ErrorCode::kNotFound, "no value under " + result["key"].get<std::string>());
+    }
+    std::string text;
+    for (const json& value : result["values"]) {
+      if (!text.empty()) text += "\n";
+      text += value["writer"].get<std::string>().substr(0, 8) + " seq " +
+              std::to_string(value["seq"].get<uint64_t>()) + ": " +
+              value["value"].get<std::string>();
+    }
+    return print_line(text);
+  }
+  if (method == "dht.providers") {
+    std::string text;
+    for (const json& provider : result["providers"]) {
+      if (!text.empty()) text += "\n";
+      text += provider["id"].get<std::string>() + " " + provider["address"].get<std::string>();
+    }
+    if (text.empty()) {
+      return make_error(ErrorCode::kNotFound,
+                        "no providers of " + result["key"].get<std::string>());
+    }
+    return print_line(text);
+  }
+  return print_line("stored under " + result["key"].get<std::string>() + " on " +
+                    std::to_string(result["acked"].get<size_t>()) + " nodes");
+}
+
+}  // namespace
+
+void add_daemon_commands(CLI::App& app, Context& context, Action& action) {
+  auto up = std::make_shared<UpOptions>();
+  CLI::App* up_command = app.add_subcommand(
+      "up", "Run this node: join the swarm (LAN discovery, bootstrap list, saved peers) and serve");
+  up_command->add_option("--listen", up->listen,
+                         "Address and port to listen on (overrides network.listen)");
+  up_command->add_option("--bootstrap", up->bootstrap,
+                         "A node to join through, address:port (repeatable; adds to "
+                         "network.bootstrap)");
+  up_command->add_flag("--no-discovery", up->no_discovery, "Do not use LAN discovery");
+  up_command->add_flag("--detach", up->detach,
+                       "Run in the background (log to log.file); return once the node serves");
+  up_command->add_flag("--json", up->json, "Print the ready line as JSON");
+  up_command->add_option("--log-level", up->log_level, "trace, debug, info, warn or error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  up_command->callback([&, up] { action = [&, up] { return run_up(context, *up); }; });
+
+  app.add_subcommand("down", "Stop the node running on this home")->callback([&] {
+    action = [&] { return run_down(context); };
+  });
+
+  auto status_json = std::make_shared<bool>(false);
+  CLI::App* status = app.add_subcommand("status", "Show the running node's state");
+  status->add_flag("--json", *status_json, "Machine-readable output");
+  status->callback([&, status_json] {
+    action = [&, status_json] { return run_status(context, *status_json); };
+  });
+
+  auto peers_json = std::make_shared<bool>(false);
+  CLI::App* peers = app.add_subcommand("peers", "List the running node's routing table");
+  peers->add_flag("--json", *peers_json, "Machine-readable output");
+  peers->callback(
+      [&, peers_json] { action = [&, peers_json] { return run_peers(context, *peers_json); }; });
+
+  CLI::App* dht = app.add_subcommand(
+      "dht",
+      "Talk to the DHT directly (debugging). KEY: 64 hex digits, a CID, or any text "
+      "(hashed with SHA-256)");
+  dht->require_subcommand(1);
+  auto add_dht = [&](const char* name, const char* method, const char* help, bool with_value) {
+    auto options = std::make_shared<DhtOptions>();
+    CLI::App* command = dht->add_subcommand(name, help);
+    command->add_option("KEY", options->key, "The key")->required();
+    if (with_value) {
+      command->add_option("VALUE", options->value, "The value (text, at most 1024 bytes)")
+          ->required();
+      command->add_option("--ttl", options->ttl, "How long the value lives (at most 7d)")
+          ->capture_default_str();
+    }
+    command->add_flag("--json", options->json, "Machine-readable output");
+    command->callback([&, options, method] {
+      action = [&, options, method] { return run_dht(context, method, *options); };
+    });
+  };
+  add_dht("put", "dht.put", "Store a value signed by this node under KEY", true);
+  add_dht("get", "dht.get", "Print the values stored under KEY", false);
+  add_dht("providers", "dht.providers", "List the nodes that announced KEY", false);
+  add_dht("provide", "dht.provide", "Announce this node as a provider of KEY", false);
+}
+
+}  // namespace synapse::cli

@@ -1,0 +1,70 @@
+// A running Synapse node (`synapse up`): the encrypted transport, the Kademlia node on it, LAN
+// discovery, the static bootstrap list and the saved peers, and the control socket the CLI
+// talks to (control.h; methods in docs/control.md). Every node is a full DHT server.
+//
+// run_daemon() owns a libuv loop on the calling thread and returns when the node has shut
+// down: on SIGINT or SIGTERM, or a "shutdown" request. Logs go to spdlog's default logger; the
+// caller sets its sinks, run_daemon() its pattern (with the short node ID).
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "synapse/core/bytes.h"
+#include "synapse/core/result.h"
+#include "synapse/crypto/identity.h"
+#include "synapse/crypto/secure_handshake.h"
+#include "synapse/crypto/swarm_key.h"
+#include "synapse/dht/endpoint.h"
+#include "synapse/dht/lan_discovery.h"
+#include "synapse/dht/node.h"
+
+namespace synapse::daemon {
+
+struct DaemonOptions {
+  // The node's folder: control.sock, daemon.lock and peers.json live here.
+  std::filesystem::path home;
+  crypto::NodeIdentity identity;
+  crypto::SwarmKey swarm_key;
+  std::optional<core::Bytes> certificate;
+  // The admission policy (docs/certificates.md); empty admits every holder of the swarm key.
+  std::function<core::Status(const crypto::PeerIdentity&)> admit;
+
+  dht::Endpoint listen = dht::Endpoint::ipv4({0, 0, 0, 0}, 4747);
+  std::vector<dht::Endpoint> bootstrap;
+  bool discovery = true;
+  dht::LanDiscoveryOptions discovery_options;
+  dht::NodeOptions node;
+  // How long `dht.*` requests that arrive while the node is still joining wait for the join.
+  core::Duration join_wait = std::chrono::seconds(10);
+  core::Duration save_peers_interval = std::chrono::seconds(60);
+
+  std::filesystem::path control_socket() const { return home / "control.sock"; }
+  std::filesystem::path peers_file() const { return home / "peers.json"; }
+  std::filesystem::path lock_file() const { return home / "daemon.lock"; }
+};
+
+// What run_daemon() reports once the node serves (the `synapse up --detach` line).
+struct ReadyInfo {
+  int pid = 0;
+  crypto::NodeId node_id;
+  dht::Endpoint listen;  // with the port the kernel chose
+  std::filesystem::path control_socket;
+  size_t peers = 0;  // routing table size when ready
+};
+
+// Runs the node. `on_ready` runs once, on the calling thread, when the transport is bound, the
+// control socket listens and the first join has finished (or `join_wait` passed, or there was
+// nobody to join through). Errors: kAlreadyExists (a node already runs on this home), kIo
+// (bind failed, naming the address), the identity/key errors of the transport.
+core::Status run_daemon(DaemonOptions options, std::function<void(const ReadyInfo&)> on_ready);
+
+// The DHT key a control request names: 64 hex digits are the key itself, a CID gives its
+// provider key (the digest, so `dht providers <cid>` finds block providers), and any other text
+// is hashed with SHA-256.
+dht::Key dht_key_from_text(std::string_view text);
+
+}  // namespace synapse::daemon

@@ -1,0 +1,375 @@
+// The running node (daemon.h): wires the transport, the Kademlia node, LAN discovery and the
+// control socket together on one libuv loop. This is an adapter: it reads the real clock,
+// takes the process-wide lock file and installs signal handlers.
+#include "synapse/daemon/daemon.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <map>
+
+#include "control_server.h"
+#include "daemon_methods.h"
+#include "synapse/crypto/cid.h"
+#include "synapse/crypto/hash.h"
+#include "synapse/crypto/system_rng.h"
+#include "synapse/daemon/peer_cache.h"
+#include "synapse/dht/node_runtime.h"
+#include "synapse/dht/transport.h"
+
+namespace synapse::daemon {
+
+using core::ErrorCode;
+using namespace std::chrono_literals;
+
+dht::Key dht_key_from_text(std::string_view text) {
+  if (text.size() == 64) {
+    if (auto key = crypto::NodeId::parse(text)) return *key;
+  }
+  if (auto cid = crypto::Cid::parse(text)) return dht::provider_key(*cid);
+  return dht::Key(
+      crypto::sha256(core::ByteView(reinterpret_cast<const uint8_t*>(text.data()), text.size())));
+}
+
+namespace {
+
+// With only LAN discovery to join by, how long requests and readiness wait for a first peer:
+// beacons go out at once and again after 0.5, 1 and 2 s, so a LAN's nodes have been heard by
+// then.
+constexpr core::Duration kDiscoverySettle = 3s;
+// How often one discovered peer that is not in the routing table is greeted again.
+constexpr core::Duration kGreetInterval = 30s;
+
+bool is_loopback(const dht::Endpoint& endpoint) {
+  const auto& address = endpoint.address_bytes();
+  if (!endpoint.is_ipv6()) return address[0] == 127;
+  return std::all_of(address.begin(), address.end() - 1, [](uint8_t b) { return b == 0; }) &&
+         address[15] == 1;
+}
+
+class Daemon final : public DaemonState {
+ public:
+  Daemon(uv_loop_t* loop, DaemonOptions options, std::function<void(const ReadyInfo&)> on_ready)
+      : loop_(loop), options_(std::move(options)), on_ready_(std::move(on_ready)) {}
+
+  ~Daemon() {
+    if (lock_fd_ >= 0) ::close(lock_fd_);
+  }
+
+  core::Status start() {
+    SYNAPSE_RETURN_IF_ERROR(take_lock());
+    started_ = clock_.now();
+    spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ [" + options_.identity.node_id().short_id() +
+                        "] %v");
+
+    dht::TransportOptions transport_options;
+    transport_options.identity = &options_.identity;
+    transport_options.swarm_key = &options_.swarm_key;
+    transport_options.certificate = options_.certificate;
+    transport_options.admit = options_.admit;
+    transport_options.bind = options_.listen;
+    SYNAPSE_ASSIGN_OR_RETURN(
+        transport_, dht::Transport::create(loop_, std::move(transport_options), rng_, clock_));
+    runtime_ = dht::NodeRuntime::create(loop_, *transport_, options_.node, rng_, clock_);
+    open_handles_ = 2;  // transport and runtime
+
+    std::error_code ignored;
+    std::filesystem::remove(options_.control_socket(), ignored);  // stale: we hold the lock
+    auto control =
+        ControlServer::create(loop_, options_.control_socket(),
+                              [this](const ControlRequest& request, ControlServer::Reply reply) {
+                                handle_request(*this, request, std::move(reply));
+                              });
+    if (!control) {
+      shutdown();
+      return tl::unexpected(control.error());
+    }
+    control_ = std::move(*control);
+    ++open_handles_;
+
+    if (options_.discovery) {
+      // A node listening on loopback only can be reached by nodes on this host only: beacon
+      // there, not on the LAN (where the beacon's source address would be unreachable).
+      if (options_.discovery_options.interfaces.empty() && is_loopback(options_.listen)) {
+        options_.discovery_options.interfaces = {"lo"};
+      }
+      dht::Beacon self{transport_->node_id(), transport_->local_endpoint().port()};
+      auto discovery = dht::LanDiscovery::create(
+          loop_, options_.discovery_options, options_.swarm_key, self, rng_,
+          [this](const dht::Beacon& beacon, const dht::Endpoint& endpoint) {
+            on_discovered(beacon, endpoint);
+          });
+      if (!discovery) {
+        spdlog::warn("LAN discovery is off: {}", discovery.error().message());
+      } else {
+        discovery_ = std::move(*discovery);
+        ++open_handles_;
+      }
+    }
+
+    for (int signal : {SIGINT, SIGTERM}) {
+      uv_signal_t& handle = signal == SIGINT ? sigint_ : sigterm_;
+      uv_signal_init(loop_, &handle);
+      handle.data = this;
+      uv_signal_start(
+          &handle,
+          [](uv_signal_t* handle, int signum) {
+            auto* self = static_cast<Daemon*>(handle->data);
+            if (self->shutting_down_) {
+              spdlog::warn("second signal during shutdown: exiting now");
+              ::_exit(1);
+            }
+            spdlog::info("{}: shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+            self->shutdown();
+          },
+          signal);
+      ++open_handles_;
+    }
+    uv_timer_init(loop_, &save_timer_);
+    save_timer_.data = this;
+    const uint64_t save_ms = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(options_.save_peers_interval)
+            .count());
+    uv_timer_start(
+        &save_timer_, [](uv_timer_t* timer) { static_cast<Daemon*>(timer->data)->save_peers(); },
+        save_ms, save_ms);
+    uv_timer_init(loop_, &join_timer_);
+    join_timer_.data = this;
+    open_handles_ += 2;
+    loop_handles_ = true;
+
+    spdlog::info("node {} listening on {} (udp+tcp), control socket {}",
+                 transport_->node_id().to_hex(), transport_->local_endpoint().to_string(),
+                 options_.control_socket().string());
+    if (discovery_) {
+      std::string names;
+      for (const std::string& name : discovery_->interfaces()) names += " " + name;
+      spdlog::info("LAN discovery on {} via{}", options_.discovery_options.group.to_string(),
+                   names);
+    }
+    join();
+    return core::ok();
+  }
+
+  // ---- DaemonState (daemon_methods.h) ----
+  const DaemonOptions& options() const override { return options_; }
+  dht::Transport& transport() override { return *transport_; }
+  dht::NodeRuntime& runtime() override { return *runtime_; }
+  const dht::LanDiscovery* discovery() const override { return discovery_.get(); }
+  core::Duration uptime() const override { return clock_.now() - started_; }
+  bool joined() const override { return settled() && runtime_->node().routing_table().size() > 0; }
+
+  uint64_t next_sequence() override {
+    const auto now = std::chrono::system_clock::now().time_since_epoch();
+    const auto micros =
+        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(now).count());
+    last_sequence_ = std::max(last_sequence_ + 1, micros);
+    return last_sequence_;
+  }
+
+  void when_joined(std::function<void()> work) override {
+    if (settled() || clock_.now() >= settle_deadline_) {
+      work();
+      return;
+    }
+    waiting_.push_back(std::move(work));
+    watch_join();
+  }
+
+  void shutdown() override {
+    if (shutting_down_) return;
+    shutting_down_ = true;
+    if (runtime_) save_peers();
+    waiting_.clear();
+    auto closed = [this] { handle_closed(); };
+    if (runtime_) {
+      // The transport closes after the runtime has detached from it.
+      runtime_->close([this] {
+        handle_closed();
+        transport_->close([this] { handle_closed(); });
+      });
+    } else if (transport_) {
+      transport_->close(closed);
+    }
+    if (control_) control_->close(closed);
+    if (discovery_) discovery_->close(closed);
+    if (loop_handles_) {
+      for (uv_handle_t* handle :
+           {reinterpret_cast<uv_handle_t*>(&sigint_), reinterpret_cast<uv_handle_t*>(&sigterm_),
+            reinterpret_cast<uv_handle_t*>(&save_timer_),
+            reinterpret_cast<uv_handle_t*>(&join_timer_)}) {
+        if (!uv_is_closing(handle)) {
+          uv_close(handle, [](uv_handle_t* handle) {
+            static_cast<Daemon*>(handle->data)->handle_closed();
+          });
+        }
+      }
+    }
+  }
+
+ private:
+  core::Status take_lock() {
+    lock_fd_ = ::open(options_.lock_file().c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock_fd_ < 0) {
+      return core::make_error(
+          ErrorCode::kIo, "cannot open " + options_.lock_file().string() + ": " + strerror(errno));
+    }
+    if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+      return core::make_error(ErrorCode::kAlreadyExists, "a node is already running with home " +
+                                                             options_.home.string() +
+                                                             " (stop it with `synapse down`)");
+    }
+    return core::ok();
+  }
+
+  void join() {
+    std::vector<dht::PeerAddress> seeds;
+    for (const dht::Endpoint& endpoint : options_.bootstrap) {
+      seeds.push_back(dht::to_peer_address(endpoint));
+    }
+    auto saved = load_peer_cache(core::Env::posix(), options_.peers_file());
+    if (!saved) {
+      spdlog::warn("ignoring saved peers: {}", saved.error().message());
+    } else {
+      for (const SavedPeer& peer : *saved) {
+        if (peer.id != transport_->node_id()) seeds.push_back(dht::to_peer_address(peer.address));
+      }
+    }
+    const core::MonoTime now = clock_.now();
+    if (seeds.empty()) {
+      // Nobody to join through but LAN discovery (or a first node): give beacons a moment.
+      join_done_ = true;
+      settle_deadline_ = now + (discovery_ ? kDiscoverySettle : core::Duration::zero());
+    } else {
+      settle_deadline_ = now + options_.join_wait;
+      spdlog::info("joining through {} bootstrap and {} saved peers", options_.bootstrap.size(),
+                   seeds.size() - options_.bootstrap.size());
+      runtime_->run([this, seeds](dht::Node& node, core::MonoTime now) {
+        node.bootstrap(seeds, now, [this](size_t table_size) {
+          join_done_ = true;
+          if (table_size == 0) {
+            spdlog::warn("join: no bootstrap or saved peer answered");
+          } else {
+            spdlog::info("joined: {} peers in the routing table", table_size);
+          }
+          check_join();
+        });
+      });
+    }
+    watch_join();
+  }
+
+  // Settled: the first join finished and no join is running; with only discovery to join by,
+  // also a peer found (or the settle time passed: checked by the callers).
+  bool settled() const {
+    const dht::Node& node = runtime_->node();
+    if (!join_done_ || node.joining()) return false;
+    return node.routing_table().size() > 0 || !discovery_ || clock_.now() >= settle_deadline_;
+  }
+
+  // While something waits for the join, checks every 10 ms (the join is a few round trips).
+  void watch_join() {
+    if (shutting_down_ || uv_is_active(reinterpret_cast<uv_handle_t*>(&join_timer_))) return;
+    uv_timer_start(
+        &join_timer_, [](uv_timer_t* timer) { static_cast<Daemon*>(timer->data)->check_join(); },
+        10, 10);
+  }
+
+  void check_join() {
+    if (shutting_down_) return;
+    const bool done = settled() || clock_.now() >= settle_deadline_;
+    if (!done) return;
+    uv_timer_stop(&join_timer_);
+    if (!ready_reported_) {
+      ready_reported_ = true;
+      if (on_ready_) {
+        on_ready_(ReadyInfo{static_cast<int>(::getpid()), transport_->node_id(),
+                            transport_->local_endpoint(), options_.control_socket(),
+                            runtime_->node().routing_table().size()});
+      }
+    }
+    auto waiting = std::move(waiting_);
+    waiting_.clear();
+    for (auto& work : waiting) work();
+  }
+
+  void on_discovered(const dht::Beacon& beacon, const dht::Endpoint& endpoint) {
+    if (shutting_down_ || runtime_->node().routing_table().contains(beacon.node_id)) return;
+    const core::MonoTime now = clock_.now();
+    auto [it, inserted] = greeted_.try_emplace(beacon.node_id, now);
+    if (!inserted && now - it->second < kGreetInterval) return;
+    it->second = now;
+    if (greeted_.size() > 4096) greeted_.clear();
+    spdlog::debug("discovered {} at {}", beacon.node_id.short_id(), endpoint.to_string());
+    runtime_->run([&](dht::Node& node, core::MonoTime now) {
+      node.greet(dht::to_peer_address(endpoint), now);
+    });
+    watch_join();
+  }
+
+  void save_peers() {
+    std::vector<SavedPeer> peers;
+    for (const dht::Contact& contact : runtime_->node().routing_table().contacts()) {
+      if (auto endpoint = dht::to_endpoint(contact.address)) {
+        peers.push_back({contact.id, *endpoint});
+      }
+    }
+    if (peers.empty()) return;  // keep what an earlier run knew
+    if (auto status = save_peer_cache(core::Env::posix(), options_.peers_file(), peers); !status) {
+      spdlog::warn("saving peers: {}", status.error().message());
+    }
+  }
+
+  void handle_closed() {
+    if (--open_handles_ == 0) spdlog::info("stopped");
+  }
+
+  uv_loop_t* loop_;
+  DaemonOptions options_;
+  std::function<void(const ReadyInfo&)> on_ready_;
+  core::SteadyClock clock_;
+  crypto::SystemRng rng_;
+  int lock_fd_ = -1;
+  core::MonoTime started_{};
+
+  std::unique_ptr<dht::Transport> transport_;
+  std::unique_ptr<dht::NodeRuntime> runtime_;
+  std::unique_ptr<ControlServer> control_;
+  std::unique_ptr<dht::LanDiscovery> discovery_;
+  uv_signal_t sigint_{};
+  uv_signal_t sigterm_{};
+  uv_timer_t save_timer_{};
+  uv_timer_t join_timer_{};
+  size_t open_handles_ = 0;
+  bool loop_handles_ = false;  // the signal and timer handles exist
+
+  bool join_done_ = false;
+  core::MonoTime settle_deadline_{};
+  bool ready_reported_ = false;
+  std::vector<std::function<void()>> waiting_;
+  std::map<crypto::NodeId, core::MonoTime> greeted_;
+  uint64_t last_sequence_ = 0;
+  bool shutting_down_ = false;
+};
+
+}  // namespace
+
+core::Status run_daemon(DaemonOptions options, std::function<void(const ReadyInfo&)> on_ready) {
+  uv_loop_t loop;
+  if (int status = uv_loop_init(&loop); status != 0) {
+    return core::make_error(ErrorCode::kIo, std::string("uv_loop_init: ") + uv_strerror(status));
+  }
+  core::Status result = core::ok();
+  {
+    Daemon daemon(&loop, std::move(options), std::move(on_ready));
+    result = daemon.start();
+    uv_run(&loop, UV_RUN_DEFAULT);  // until every handle is closed (after shutdown())
+  }
+  if (uv_loop_close(&loop) != 0) spdlog::warn("libuv loop closed with handles left open");
+  return result;
+}
+
+}  // namespace synapse::daemon

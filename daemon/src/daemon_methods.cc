@@ -1,0 +1,238 @@
+#include "daemon_methods.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+namespace synapse::daemon {
+namespace {
+
+using core::ErrorCode;
+using nlohmann::json;
+
+core::Result<std::string> string_param(const json& params, const char* name) {
+  auto it = params.find(name);
+  if (it == params.end() || !it->is_string()) {
+    return core::make_error(ErrorCode::kInvalidArgument,
+                            std::string("missing string parameter \"") + name + "\"");
+  }
+  return it->get<std::string>();
+}
+
+std::string address_text(const dht::PeerAddress& address) {
+  auto endpoint = dht::to_endpoint(address);
+  return endpoint ? endpoint->to_string() : address.to_string();
+}
+
+std::string text_of(const core::Bytes& data) { return std::string(data.begin(), data.end()); }
+
+double milliseconds(core::Duration duration) {
+  return std::chrono::duration<double, std::milli>(duration).count();
+}
+
+json status_of(DaemonState& daemon) {
+  const dht::Node& node = daemon.runtime().node();
+  const dht::NodeStats& stats = node.stats();
+  const dht::RecordStore& records = node.records();
+  const dht::TransportStats& wire = daemon.transport().stats();
+  json result = {
+      {"node_id", node.id().to_hex()},
+      {"short_id", node.id().short_id()},
+      {"pid", static_cast<int>(::getpid())},
+      {"listen", daemon.transport().local_endpoint().to_string()},
+      {"control", daemon.options().control_socket().string()},
+      {"uptime_seconds", std::chrono::duration<double>(daemon.uptime()).count()},
+      {"joined", daemon.joined()},
+      {"peers", node.routing_table().size()},
+      {"dht",
+       {{"values", records.value_count()},
+        {"value_bytes", records.value_bytes()},
+        {"providers", records.provider_count()},
+        {"listeners", records.listener_count()},
+        {"running_operations", node.running_operations()},
+        {"pending_requests", node.pending_requests()},
+        {"rto_ms", milliseconds(node.rto())},
+        {"messages_received", stats.messages_received},
+        {"messages_sent", stats.messages_sent},
+        {"malformed_dropped", stats.malformed_dropped},
+        {"requests_served", stats.requests_served},
+        {"refused_rate_limited", stats.refused_rate_limited},
+        {"refused_storage_full", stats.refused_storage_full},
+        {"rpc_timeouts", stats.rpc_timeouts},
+        {"values_rejected_signature", stats.values_rejected_signature},
+        {"lookups_started", stats.lookups_started},
+        {"lookups_completed", stats.lookups_completed}}},
+      {"transport",
+       {{"packets_in", wire.packets_in},
+        {"packets_out", wire.packets_out},
+        {"bytes_in", wire.bytes_in},
+        {"bytes_out", wire.bytes_out},
+        {"handshakes_completed", wire.handshakes_completed},
+        {"handshakes_failed_wrong_key", wire.handshakes_failed_wrong_key},
+        {"handshakes_failed_admit", wire.handshakes_failed_admit},
+        {"handshakes_failed_timeout", wire.handshakes_failed_timeout},
+        {"malformed_dropped", wire.malformed_dropped},
+        {"rate_limited_dropped", wire.rate_limited_dropped},
+        {"send_failures", daemon.runtime().stats().send_failures}}},
+  };
+  if (const dht::LanDiscovery* discovery = daemon.discovery()) {
+    const dht::LanDiscoveryStats& beacons = discovery->stats();
+    result["discovery"] = {{"enabled", true},
+                           {"group", daemon.options().discovery_options.group.to_string()},
+                           {"interfaces", discovery->interfaces()},
+                           {"beacons_sent", beacons.beacons_sent},
+                           {"beacons_received", beacons.beacons_received},
+                           {"beacons_rejected", beacons.beacons_rejected}};
+  } else {
+    result["discovery"] = {{"enabled", false}};
+  }
+  return result;
+}
+
+json peers_of(DaemonState& daemon) {
+  const dht::Node& node = daemon.runtime().node();
+  const core::MonoTime now = daemon.runtime().now();
+  const dht::RoutingTable& table = node.routing_table();
+  json peers = json::array();
+  for (const dht::Contact& contact : table.contacts()) {
+    json peer = {{"id", contact.id.to_hex()},
+                 {"short_id", contact.id.short_id()},
+                 {"address", address_text(contact.address)},
+                 {"bucket", table.bucket_index(contact.id)}};
+    if (const dht::RoutingTable::Entry* entry = table.find(contact.id)) {
+      peer["last_seen_seconds"] = std::chrono::duration<double>(now - entry->last_seen).count();
+      peer["failures"] = entry->failures;
+    }
+    peers.push_back(std::move(peer));
+  }
+  return {{"peers", std::move(peers)}};
+}
+
+void dht_put(DaemonState& daemon, const ControlRequest& request, ControlServer::Reply reply) {
+  auto key_text = string_param(request.params, "key");
+  auto value_text = string_param(request.params, "value");
+  if (!key_text || !value_text) {
+    reply(tl::unexpected(key_text ? value_text.error() : key_text.error()));
+    return;
+  }
+  const json ttl = request.params.value("ttl", json(3600));
+  if (!ttl.is_number_integer() || ttl.get<int64_t>() <= 0 ||
+      ttl.get<int64_t>() > int64_t{dht::kMaxRecordTtlSeconds}) {
+    reply(core::make_error(
+        ErrorCode::kInvalidArgument,
+        "\"ttl\" must be 1.." + std::to_string(dht::kMaxRecordTtlSeconds) + " seconds"));
+    return;
+  }
+  const dht::Key key = dht_key_from_text(*key_text);
+  auto value = dht::SignedValue::sign(daemon.options().identity, key, daemon.next_sequence(),
+                                      static_cast<uint32_t>(ttl.get<int64_t>()),
+                                      core::Bytes(value_text->begin(), value_text->end()));
+  if (!value) {
+    reply(tl::unexpected(value.error()));
+    return;
+  }
+  daemon.when_joined([&daemon, value = std::move(*value), reply = std::move(reply)]() mutable {
+    daemon.runtime().run([&](dht::Node& node, core::MonoTime now) {
+      const uint64_t seq = value.seq;
+      node.put(value, now, [reply = std::move(reply), key = value.key, seq](dht::PutResult put) {
+        if (!put.status) {
+          reply(tl::unexpected(put.status.error()));
+          return;
+        }
+        reply(json{{"key", key.to_hex()},
+                   {"seq", seq},
+                   {"acked", put.acked},
+                   {"stored", put.stored},
+                   {"hops", put.hops},
+                   {"messages", put.messages}});
+      });
+    });
+  });
+}
+
+void dht_get(DaemonState& daemon, const ControlRequest& request, ControlServer::Reply reply) {
+  auto key_text = string_param(request.params, "key");
+  if (!key_text) {
+    reply(tl::unexpected(key_text.error()));
+    return;
+  }
+  const dht::Key key = dht_key_from_text(*key_text);
+  daemon.when_joined([&daemon, key, reply = std::move(reply)]() mutable {
+    daemon.runtime().run([&](dht::Node& node, core::MonoTime now) {
+      node.get(key, now, [reply = std::move(reply), key](dht::GetResult get) {
+        json values = json::array();
+        for (const dht::SignedValue& value : get.values) {
+          values.push_back({{"writer", value.writer_id().to_hex()},
+                            {"seq", value.seq},
+                            {"ttl", value.ttl_seconds},
+                            {"value", text_of(value.data)}});
+        }
+        reply(json{{"key", key.to_hex()},
+                   {"values", std::move(values)},
+                   {"hops", get.hops},
+                   {"messages", get.messages}});
+      });
+    });
+  });
+}
+
+void dht_providers(DaemonState& daemon, const ControlRequest& request, ControlServer::Reply reply,
+                   bool announce) {
+  auto key_text = string_param(request.params, "key");
+  if (!key_text) {
+    reply(tl::unexpected(key_text.error()));
+    return;
+  }
+  const dht::Key key = dht_key_from_text(*key_text);
+  daemon.when_joined([&daemon, key, announce, reply = std::move(reply)]() mutable {
+    daemon.runtime().run([&](dht::Node& node, core::MonoTime now) {
+      if (announce) {
+        node.add_provider(key, now, [reply = std::move(reply), key](dht::PutResult put) {
+          if (!put.status) {
+            reply(tl::unexpected(put.status.error()));
+            return;
+          }
+          reply(json{{"key", key.to_hex()}, {"acked", put.acked}, {"hops", put.hops}});
+        });
+        return;
+      }
+      node.get_providers(key, now, [reply = std::move(reply), key](dht::ProvidersResult found) {
+        json providers = json::array();
+        for (const dht::Contact& provider : found.providers) {
+          providers.push_back(
+              {{"id", provider.id.to_hex()},
+               {"address", provider.address.empty() ? "self" : address_text(provider.address)}});
+        }
+        reply(
+            json{{"key", key.to_hex()}, {"providers", std::move(providers)}, {"hops", found.hops}});
+      });
+    });
+  });
+}
+
+}  // namespace
+
+void handle_request(DaemonState& daemon, const ControlRequest& request,
+                    ControlServer::Reply reply) {
+  const std::string& method = request.method;
+  if (method == "status") {
+    reply(status_of(daemon));
+  } else if (method == "peers") {
+    reply(peers_of(daemon));
+  } else if (method == "dht.put") {
+    dht_put(daemon, request, std::move(reply));
+  } else if (method == "dht.get") {
+    dht_get(daemon, request, std::move(reply));
+  } else if (method == "dht.providers") {
+    dht_providers(daemon, request, std::move(reply), /*announce=*/false);
+  } else if (method == "dht.provide") {
+    dht_providers(daemon, request, std::move(reply), /*announce=*/true);
+  } else if (method == "shutdown") {
+    reply(json::object());
+    spdlog::info("shutdown requested over the control socket");
+    daemon.shutdown();
+  } else {
+    reply(core::make_error(ErrorCode::kInvalidArgument, "unknown method \"" + method + "\""));
+  }
+}
+
+}  // namespace synapse::daemon

@@ -1,0 +1,356 @@
+// Real `synapse up` processes: a 20-node swarm on loopback, restarts through saved peers, an
+// outsider with another swarm key, detached nodes, and nodes in separate network namespaces
+// that find each other by LAN discovery alone. Every process is killed and every namespace
+// removed at the end, also when an assertion fails.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <fstream>
+#include <random>
+
+#include "child_process.h"
+#include "cli/run_command.h"
+#include "synapse/daemon/control.h"
+#include "test_util.h"
+
+namespace synapse::daemon {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+using synapse::testing::Child;
+using synapse::testing::run_quiet;
+using Clock = std::chrono::steady_clock;
+
+const std::string kSynapse = SYNAPSE_BINARY;
+
+// Polls `condition` every 50 ms until it holds or `timeout` passes.
+template <typename Condition>
+bool eventually(Condition condition, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (!condition()) {
+    if (Clock::now() > deadline) return false;
+    std::this_thread::sleep_for(50ms);
+  }
+  return true;
+}
+
+// Homes for nodes of one swarm (one swarm key), and the node processes running on them.
+class Swarm {
+ public:
+  struct Node {
+    std::filesystem::path home;
+    std::unique_ptr<Child> process;
+    json ready;
+  };
+
+  Swarm() {
+    EXPECT_EQ(testing::run_command({kSynapse, "swarm", "new", "-o", (dir_ / "swarm.key").string()})
+                  .exit_code,
+              0);
+  }
+
+  // Creates a home; `swarm_key` defaults to the swarm's.
+  size_t add_home(const std::filesystem::path& swarm_key = {}) {
+    Node node;
+    node.home = dir_ / ("node" + std::to_string(nodes_.size()));
+    EXPECT_EQ(testing::run_command({kSynapse, "--home", node.home.string(), "init"}).exit_code, 0);
+    std::filesystem::copy_file(swarm_key.empty() ? dir_ / "swarm.key" : swarm_key,
+                               node.home / "swarm.key");
+    nodes_.push_back(std::move(node));
+    return nodes_.size() - 1;
+  }
+
+  // Starts node i in the foreground (`up --json`) with `args` after the defaults; returns its
+  // ready line (null if it did not get ready).
+  json start(size_t i, std::vector<std::string> args, const std::string& wrapper = "") {
+    std::vector<std::string> argv;
+    if (!wrapper.empty()) {
+      std::istringstream words(wrapper);
+      for (std::string word; words >> word;) argv.push_back(word);
+    }
+    for (const std::string& arg :
+         {kSynapse, std::string("--home"), nodes_[i].home.string(), std::string("up"),
+          std::string("--json"), std::string("--log-level"), std::string("info")}) {
+      argv.push_back(arg);
+    }
+    argv.insert(argv.end(), args.begin(), args.end());
+    nodes_[i].process = std::make_unique<Child>(argv, (nodes_[i].home / "stderr.log").string());
+    const std::string line = nodes_[i].process->wait_for_line("{", 30s);
+    nodes_[i].ready = line.empty() ? json() : json::parse(line, nullptr, false);
+    return nodes_[i].ready;
+  }
+
+  json start_loopback(size_t i, std::vector<std::string> args = {}) {
+    args.insert(args.begin(), {"--listen", "127.0.0.1:0", "--no-discovery"});
+    return start(i, args);
+  }
+
+  core::Result<json> call(size_t i, std::string_view method, json params = json::object()) {
+    auto client = ControlClient::connect(nodes_[i].home / "control.sock");
+    if (!client) return tl::unexpected(client.error());
+    return client->call(method, std::move(params), 30s);
+  }
+
+  testing::CommandResult cli(size_t i, std::vector<std::string> args) {
+    args.insert(args.begin(), {kSynapse, "--home", nodes_[i].home.string()});
+    return testing::run_command(args, "", 60s);
+  }
+
+  size_t peers(size_t i) {
+    auto status = call(i, "status");
+    return status && (*status)["joined"].get<bool>() ? (*status)["peers"].get<size_t>() : 0;
+  }
+
+  std::string log(size_t i) {
+    std::ifstream file(nodes_[i].home / "stderr.log");
+    return std::string(std::istreambuf_iterator<char>(file), {});
+  }
+
+  Node& node(size_t i) { return nodes_[i]; }
+  size_t size() const { return nodes_.size(); }
+  const synapse::testing::TempDir& dir() const { return dir_; }
+
+ private:
+  synapse::testing::TempDir dir_;
+  std::vector<Node> nodes_;
+};
+
+// True while `pid` runs (a zombie, exited but not yet reaped by its new parent, does not).
+bool running(pid_t pid) {
+  if (::kill(pid, 0) != 0) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text(std::istreambuf_iterator<char>(stat), {});
+  const size_t paren = text.rfind(')');
+  return paren != std::string::npos && paren + 2 < text.size() && text[paren + 2] != 'Z';
+}
+
+std::vector<std::string> values_of(const json& get) {
+  std::vector<std::string> values;
+  for (const json& value : get["values"]) values.push_back(value["value"].get<std::string>());
+  return values;
+}
+
+TEST(SynapseUp, TwentyNodesOnLoopbackJoinAndServePutsAndGets) {
+  constexpr size_t kNodes = 20;
+  Swarm swarm;
+  for (size_t i = 0; i < kNodes; ++i) swarm.add_home();
+  json first = swarm.start_loopback(0);
+  ASSERT_TRUE(first.is_object()) << swarm.log(0);
+  const std::string seed = first["listen"].get<std::string>();
+  for (size_t i = 1; i < kNodes; ++i) {
+    ASSERT_TRUE(swarm.start_loopback(i, {"--bootstrap", seed}).is_object()) << swarm.log(i);
+  }
+  for (size_t i = 0; i < kNodes; ++i) {
+    EXPECT_TRUE(eventually([&] { return swarm.peers(i) >= kNodes / 2; }, 30s))
+        << "node " << i << " has " << swarm.peers(i) << " peers\n"
+        << swarm.log(i);
+  }
+
+  const uint32_t seed_value = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed_value));
+  std::mt19937 random(seed_value);
+  for (int op = 0; op < 30; ++op) {
+    const size_t writer = random() % kNodes;
+    const size_t reader = (writer + 1 + random() % (kNodes - 1)) % kNodes;
+    const std::string key = "key-" + std::to_string(op);
+    auto put = swarm.call(writer, "dht.put", {{"key", key}, {"value", "value " + key}});
+    ASSERT_TRUE(put) << put.error().message();
+    EXPECT_GE((*put)["acked"].get<size_t>(), 10u);
+    auto get = swarm.call(reader, "dht.get", {{"key", key}});
+    ASSERT_TRUE(get) << get.error().message();
+    EXPECT_EQ(values_of(*get), std::vector<std::string>{"value " + key})
+        << "put on " << writer << ", get on " << reader;
+  }
+
+  // Providers, and the CLI commands against a running node.
+  ASSERT_TRUE(swarm.call(3, "dht.provide", {{"key", "dataset"}}));
+  auto providers = swarm.cli(15, {"dht", "providers", "dataset"});
+  EXPECT_EQ(providers.exit_code, 0) << providers.err;
+  EXPECT_NE(providers.out.find(swarm.node(3).ready["node_id"].get<std::string>()),
+            std::string::npos)
+      << providers.out;
+  auto get = swarm.cli(7, {"dht", "get", "key-0"});
+  EXPECT_EQ(get.exit_code, 0) << get.err;
+  EXPECT_NE(get.out.find("value key-0"), std::string::npos) << get.out;
+  EXPECT_EQ(swarm.cli(7, {"dht", "get", "never-written"}).exit_code, 1);
+
+  auto peers = swarm.cli(5, {"peers", "--json"});
+  ASSERT_EQ(peers.exit_code, 0) << peers.err;
+  const json peer_list = json::parse(peers.out)["peers"];
+  EXPECT_EQ(peer_list.size(), swarm.peers(5));
+  for (const json& peer : peer_list) {
+    EXPECT_EQ(peer["address"].get<std::string>().rfind("127.0.0.1:", 0), 0u) << peer.dump();
+  }
+  auto status = swarm.cli(5, {"status"});
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_NE(status.out.find("joined     yes"), std::string::npos) << status.out;
+
+  // Logs carry the node's short ID.
+  EXPECT_NE(
+      swarm.log(9).find("[" + swarm.node(9).ready["node_id"].get<std::string>().substr(0, 8) + "]"),
+      std::string::npos);
+}
+
+TEST(SynapseUp, RestartedNodeRejoinsThroughItsSavedPeers) {
+  Swarm swarm;
+  for (size_t i = 0; i < 5; ++i) swarm.add_home();
+  const std::string seed = swarm.start_loopback(0)["listen"].get<std::string>();
+  for (size_t i = 1; i < 5; ++i) swarm.start_loopback(i, {"--bootstrap", seed});
+  for (size_t i = 0; i < 5; ++i) ASSERT_TRUE(eventually([&] { return swarm.peers(i) >= 3; }, 20s));
+  ASSERT_TRUE(swarm.call(1, "dht.put", {{"key", "kept"}, {"value", "across restarts"}}));
+
+  auto down = swarm.cli(4, {"down"});
+  ASSERT_EQ(down.exit_code, 0) << down.err;
+  EXPECT_EQ(swarm.node(4).process->wait_exit(10s), 0);
+  ASSERT_TRUE(std::filesystem::exists(swarm.node(4).home / "peers.json"));
+
+  // No bootstrap list and no discovery: only peers.json can bring it back.
+  json ready = swarm.start_loopback(4);
+  ASSERT_TRUE(ready.is_object()) << swarm.log(4);
+  EXPECT_GE(ready["peers"].get<size_t>(), 1u) << swarm.log(4);
+  auto get = swarm.call(4, "dht.get", {{"key", "kept"}});
+  ASSERT_TRUE(get);
+  EXPECT_EQ(values_of(*get), std::vector<std::string>{"across restarts"});
+}
+
+TEST(SynapseUp, NodeWithAnotherSwarmKeyCannotJoin) {
+  Swarm swarm;
+  swarm.add_home();
+  swarm.add_home();
+  const std::filesystem::path other_key = swarm.dir() / "other.key";
+  ASSERT_EQ(testing::run_command({kSynapse, "swarm", "new", "-o", other_key.string()}).exit_code,
+            0);
+  const size_t outsider = swarm.add_home(other_key);
+  const std::string seed = swarm.start_loopback(0)["listen"].get<std::string>();
+  swarm.start_loopback(1, {"--bootstrap", seed});
+  json ready = swarm.start_loopback(outsider, {"--bootstrap", seed});
+  ASSERT_TRUE(ready.is_object()) << swarm.log(outsider);
+  EXPECT_EQ(ready["peers"], 0);
+  auto status = swarm.call(outsider, "status");
+  ASSERT_TRUE(status);
+  EXPECT_FALSE((*status)["joined"].get<bool>());
+  auto member = swarm.call(0, "status");
+  ASSERT_TRUE(member);
+  EXPECT_GE((*member)["transport"]["handshakes_failed_wrong_key"].get<uint64_t>(), 1u);
+  EXPECT_EQ((*member)["peers"], 1);
+}
+
+TEST(SynapseUp, SecondNodeOnTheSameHomeIsRefused) {
+  Swarm swarm;
+  swarm.add_home();
+  ASSERT_TRUE(swarm.start_loopback(0).is_object());
+  auto second = swarm.cli(0, {"up", "--listen", "127.0.0.1:0", "--no-discovery"});
+  EXPECT_EQ(second.exit_code, 1);
+  EXPECT_NE(second.err.find("already running"), std::string::npos) << second.err;
+}
+
+TEST(SynapseUp, DetachedNodeServesUntilDown) {
+  Swarm swarm;
+  swarm.add_home();
+  auto up = swarm.cli(0, {"up", "--detach", "--json", "--listen", "127.0.0.1:0", "--no-discovery"});
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  const json ready = json::parse(up.out);
+  const pid_t pid = ready["pid"].get<int>();
+  // Whatever happens below, the detached node does not outlive the test.
+  std::unique_ptr<void, std::function<void(void*)>> reaper(reinterpret_cast<void*>(1),
+                                                           [pid](void*) { ::kill(pid, SIGKILL); });
+  auto status = swarm.cli(0, {"status", "--json"});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_EQ(json::parse(status.out)["pid"], pid);
+  auto down = swarm.cli(0, {"down"});
+  EXPECT_EQ(down.exit_code, 0) << down.err;
+  EXPECT_TRUE(eventually([&] { return !running(pid); }, 5s));
+  EXPECT_FALSE(std::filesystem::exists(swarm.node(0).home / "control.sock"));
+  auto after = swarm.cli(0, {"status"});
+  EXPECT_EQ(after.exit_code, 1);
+  EXPECT_NE(after.err.find("no node is running"), std::string::npos) << after.err;
+  std::ifstream log(swarm.node(0).home / "synapse.log");
+  EXPECT_NE(std::string(std::istreambuf_iterator<char>(log), {}).find("stopped"),
+            std::string::npos);
+}
+
+TEST(SynapseUp, BadConfigIsReportedWithFileLineAndKey) {
+  Swarm swarm;
+  swarm.add_home();
+  const std::filesystem::path config = swarm.dir() / "custom.toml";
+  std::ofstream(config) << "[network]\nlisten = \"127.0.0.1:0\"\nbootstrap = [\"nowhere\"]\n";
+  auto up = swarm.cli(0, {"--config", config.string(), "up"});
+  EXPECT_EQ(up.exit_code, 1);
+  EXPECT_NE(up.err.find("custom.toml:3: network.bootstrap"), std::string::npos) << up.err;
+}
+
+// Namespaces: a hub with a bridge, and one namespace per node joined to it by a veth pair
+// (10.78.0.<i+1>/24, addresses that exist only inside these namespaces).
+class BridgedNamespaces {
+ public:
+  explicit BridgedNamespaces(size_t count) {
+    const std::string id = std::to_string(::getpid());
+    hub_ = "synapse-hub-" + id;
+    ok_ = run_quiet("ip netns add " + hub_) == 0 &&
+          run_quiet("ip -n " + hub_ + " link add br0 type bridge mcast_snooping 0") == 0 &&
+          run_quiet("ip -n " + hub_ + " link set br0 up") == 0;
+    for (size_t i = 0; ok_ && i < count; ++i) {
+      const std::string name = "synapse-n" + std::to_string(i) + "-" + id;
+      const std::string inner = "sn" + std::to_string(i) + "i" + id;
+      const std::string outer = "sn" + std::to_string(i) + "o" + id;
+      names_.push_back(name);
+      ok_ = run_quiet("ip netns add " + name) == 0 &&
+            run_quiet("ip link add " + inner + " type veth peer name " + outer) == 0 &&
+            run_quiet("ip link set " + inner + " netns " + name) == 0 &&
+            run_quiet("ip link set " + outer + " netns " + hub_) == 0 &&
+            run_quiet("ip -n " + hub_ + " link set " + outer + " master br0 up") == 0 &&
+            run_quiet("ip -n " + name + " addr add 10.78.0." + std::to_string(i + 1) + "/24 dev " +
+                      inner) == 0 &&
+            run_quiet("ip -n " + name + " link set " + inner + " up") == 0 &&
+            run_quiet("ip -n " + name + " link set lo up") == 0;
+    }
+  }
+  ~BridgedNamespaces() {
+    for (const std::string& name : names_) run_quiet("ip netns del " + name);
+    run_quiet("ip netns del " + hub_);
+  }
+  bool ok() const { return ok_; }
+  const std::string& name(size_t i) const { return names_[i]; }
+
+ private:
+  std::string hub_;
+  std::vector<std::string> names_;
+  bool ok_ = false;
+};
+
+TEST(SynapseUp, NodesInSeparateNamespacesFindEachOtherByMulticastAlone) {
+  if (::geteuid() != 0 || run_quiet("ip netns list") != 0) {
+    GTEST_SKIP() << "needs root and ip netns";
+  }
+  constexpr size_t kNodes = 4;
+  Swarm swarm;
+  BridgedNamespaces namespaces(kNodes);
+  ASSERT_TRUE(namespaces.ok());
+  for (size_t i = 0; i < kNodes; ++i) {
+    swarm.add_home();
+    // Default config: listen on every address, LAN discovery on, no bootstrap list.
+    json ready = swarm.start(i, {"--listen", "0.0.0.0:0"}, "ip netns exec " + namespaces.name(i));
+    ASSERT_TRUE(ready.is_object()) << swarm.log(i);
+  }
+  for (size_t i = 0; i < kNodes; ++i) {
+    EXPECT_TRUE(eventually([&] { return swarm.peers(i) == kNodes - 1; }, 30s))
+        << "node " << i << " has " << swarm.peers(i) << " peers\n"
+        << swarm.log(i);
+  }
+  auto status = swarm.call(2, "status");
+  ASSERT_TRUE(status);
+  EXPECT_GT((*status)["discovery"]["beacons_received"].get<uint64_t>(), 0u);
+  auto peers = swarm.call(2, "peers");
+  ASSERT_TRUE(peers);
+  for (const json& peer : (*peers)["peers"]) {
+    EXPECT_EQ(peer["address"].get<std::string>().rfind("10.78.0.", 0), 0u) << peer.dump();
+  }
+  ASSERT_TRUE(swarm.call(0, "dht.put", {{"key", "lan"}, {"value", "found by beacons"}}));
+  auto get = swarm.call(kNodes - 1, "dht.get", {{"key", "lan"}});
+  ASSERT_TRUE(get);
+  EXPECT_EQ(values_of(*get), std::vector<std::string>{"found by beacons"});
+}
+
+}  // namespace
+}  // namespace synapse::daemon
