@@ -2,8 +2,9 @@
 # The main job: sets up this machine, builds Synapse, and walks through what it does today:
 # a node identity, a swarm key, adding a file as content-addressed blocks (IPFS-compatible
 # CIDs), reading it back whole and by range, pins and garbage collection, and a membership
-# certificate from a swarm CA. Everything lives in a temporary folder that is removed on exit
-# or Ctrl-C.
+# certificate from a swarm CA; then a three-node swarm on this machine whose nodes find each
+# other by LAN discovery and share DHT records. Everything lives in a temporary folder that is
+# removed on exit or Ctrl-C, and every node started here is stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +14,12 @@ cmake --build build -j"$(nproc)" --target synapse
 synapse_bin=$PWD/build/cli/synapse
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/synapse-demo-XXXXXX")
-trap 'rm -rf "$work"' EXIT
+stop_nodes() {
+  for home in "$work"/node*; do
+    [[ -S "$home/control.sock" ]] && "$synapse_bin" --home "$home" down >/dev/null 2>&1 || true
+  done
+}
+trap 'stop_nodes; rm -rf "$work"' EXIT
 trap 'exit 130' INT TERM
 export SYNAPSE_HOME=$work/node
 
@@ -62,4 +68,28 @@ run synapse ca sign "$node_id" --name demo-node --roles storage,compute --days 3
 run synapse cert install "$work/demo-node.cert"
 run synapse cert show
 
-say "Done. (Multi-node swarms, the /synapse mount and jobs come with the next milestones.)"
+say "A swarm of three nodes on this machine (listening on loopback, so they beacon on lo)"
+for name in node-b node-c; do
+  synapse --home "$work/$name" init >/dev/null
+  cp "$SYNAPSE_HOME/swarm.key" "$work/$name/swarm.key"
+done
+for home in "$SYNAPSE_HOME" "$work/node-b" "$work/node-c"; do
+  run synapse --home "$home" up --detach --listen 127.0.0.1:0
+done
+
+say "They found each other by encrypted multicast beacons: no addresses were configured"
+run synapse --home "$work/node-c" peers
+run synapse --home "$work/node-b" status
+
+say "A DHT record written on one node is read on another"
+run synapse dht put greeting "hello from $(synapse id | cut -c1-8)"
+run synapse --home "$work/node-c" dht get greeting
+run synapse dht provide "$cid"
+run synapse --home "$work/node-b" dht providers "$cid"
+
+say "Stopping the nodes"
+for home in "$SYNAPSE_HOME" "$work/node-b" "$work/node-c"; do
+  run synapse --home "$home" down
+done
+
+say "Done. (The /synapse mount, file transfer between nodes and jobs come next.)"
