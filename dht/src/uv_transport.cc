@@ -341,7 +341,7 @@ void UvTransport::close(std::function<void()> done) {
   if (engine_) engine_->shutdown();
   std::vector<Conn*> conns(conns_.begin(), conns_.end());
   for (Conn* conn : conns) conn->transport_closing();
-  auto close_handle = [this](bool& ready, uv_handle_t* handle) {
+  auto close_handle = [](bool& ready, uv_handle_t* handle) {
     if (!ready) return;
     ready = false;
     uv_close(handle, on_handle_closed);
