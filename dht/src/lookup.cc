@@ -50,7 +50,7 @@ void Lookup::add(const Contact& contact, int depth) {
 }
 
 std::optional<Contact> Lookup::next() {
-  if (active_ >= options_.alpha) return std::nullopt;
+  if (active_ >= (converged_ ? options_.k : options_.alpha)) return std::nullopt;
   size_t live = 0;
   for (Candidate& candidate : candidates_) {
     if (candidate.state == State::kFailed) continue;
@@ -77,7 +77,16 @@ bool Lookup::on_response(const NodeId& from, std::span<const Contact> closer_con
   }
   candidate->state = State::kResponded;
   const int depth = candidate->depth + 1;  // `candidate` may move below
-  for (const Contact& contact : closer_contacts) add(contact, depth);
+  auto closest = std::find_if(candidates_.begin(), candidates_.end(),
+                              [](const Candidate& c) { return c.state != State::kFailed; });
+  const NodeId closest_before = closest->contact.id;  // the responder at worst
+  converged_ = options_.widen;
+  for (const Contact& contact : closer_contacts) {
+    if (!same_id(contact.id, self_) && closer(contact.id, closest_before, target_)) {
+      converged_ = false;
+    }
+    add(contact, depth);
+  }
   return true;
 }
 

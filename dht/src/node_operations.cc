@@ -27,8 +27,12 @@ void Node::start_lookup(Operation& op, core::MonoTime now) {
   ++stats_.lookups_started;
   table_.mark_refreshed(op.target, now);
   LookupOptions options;
-  options.k = options_.k;
+  // Reads end at the read_width closest nodes, and ask all of them at once once the lookup
+  // has converged; everything else needs the k closest, asked alpha at a time.
+  const bool read = op.kind == OpKind::kGet || op.kind == OpKind::kGetProviders;
+  options.k = read ? std::min(options_.read_width, options_.k) : options_.k;
   options.alpha = options_.alpha;
+  options.widen = read;
   std::vector<Contact> start = table_.closest(op.target, options_.k);
   if (start.empty()) start = table_.contacts();  // only failing entries: better than nothing
   op.lookup.emplace(id_, op.target, options, start);

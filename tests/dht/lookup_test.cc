@@ -47,6 +47,36 @@ TEST_F(LookupTest, QueriesAtMostAlphaClosestFirst) {
   EXPECT_FALSE(lookup.done());
 }
 
+TEST_F(LookupTest, QueriesTheKClosestAtOnceWhenAnAnswerNamesNobodyCloser) {
+  LookupOptions options;
+  options.k = 8;
+  options.alpha = 3;
+  options.widen = true;
+  auto start = make_contacts(12);
+  const auto expected = sorted(start, target_);
+  Lookup lookup(self_, target_, options, start);
+  std::vector<Contact> queried;
+  while (auto next = lookup.next()) queried.push_back(*next);
+  ASSERT_EQ(queried.size(), 3u);
+
+  // An answer naming a closer node keeps the limit at alpha.
+  Contact closest{random_id(rng_), PeerAddress::from_u32(999)};
+  while (!closer(closest.id, expected[0].id, target_)) closest.id = random_id(rng_);
+  ASSERT_TRUE(lookup.on_response(queried[0].id, std::vector<Contact>{closest}));
+  auto next = lookup.next();
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->id, closest.id);
+  EXPECT_FALSE(lookup.next().has_value());
+
+  // An answer naming nobody closer than the closest known: every remaining one of the k
+  // closest goes out at once.
+  ASSERT_TRUE(lookup.on_response(closest.id, expected));
+  size_t more = 0;
+  while (lookup.next()) ++more;
+  EXPECT_EQ(lookup.active(), 8u - 2u);  // k closest minus the two that answered
+  EXPECT_EQ(more, 8u - 2u - 2u);        // minus the two still in flight
+}
+
 TEST_F(LookupTest, TerminatesWhenTheKClosestResponded) {
   LookupOptions options;
   options.k = 4;

@@ -7,6 +7,12 @@
 //   once; a query that passed its soft timeout is "stalled": it no longer counts against
 //   alpha (a fresh query goes out in its place) but a late answer is still used.
 // - Only candidates among the `k` closest that have not failed are queried.
+// - With `widen`, once an answer names no contact closer than the closest candidate known
+//   before it (the lookup has converged), the limit rises from `alpha` to `k`: every remaining
+//   candidate among the k closest is queried at once, as the Kademlia paper prescribes, instead
+//   of alpha at a time. An answer that names a closer contact brings the limit back to alpha.
+//   It saves round trips at the price of some queries to nodes that a later answer pushes out
+//   of the k closest: worth it for short reads, not for k = 20.
 // - The lookup is done when the `k` closest candidates that have not failed have all
 //   answered (or when no candidate is left to query and nothing is outstanding).
 // - Hop count: the contacts we start from have depth 0, contacts named in an answer from a
@@ -30,6 +36,7 @@ namespace synapse::dht {
 struct LookupOptions {
   size_t k = 20;
   size_t alpha = 3;
+  bool widen = false;
   // Candidates remembered beyond the k closest (farther ones are forgotten).
   size_t max_candidates = 100;
 };
@@ -82,6 +89,7 @@ class Lookup {
   size_t active_ = 0;
   size_t stalled_ = 0;
   size_t queries_ = 0;
+  bool converged_ = false;  // the last answer named nobody closer: query the k closest at once
 };
 
 }  // namespace synapse::dht
