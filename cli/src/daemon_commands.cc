@@ -95,9 +95,11 @@ json ready_json(const daemon::ReadyInfo& ready) {
           {"peers", ready.peers}};
 }
 
-std::string ready_text(const daemon::ReadyInfo& ready) {
-  return "node " + ready.node_id.short_id() + " up (pid " + std::to_string(ready.pid) +
-         "), listening on " + ready.listen.to_string() + ", " + std::to_string(ready.peers) +
+// The ready line for people: "node 1a2b3c4d up (pid 42), listening on 1.2.3.4:4747, 7 peers".
+std::string ready_text(const json& ready) {
+  return "node " + ready["node_id"].get<std::string>().substr(0, 8) + " up (pid " +
+         std::to_string(ready["pid"].get<int>()) + "), listening on " +
+         ready["listen"].get<std::string>() + ", " + std::to_string(ready["peers"].get<size_t>()) +
          " peers";
 }
 
@@ -131,7 +133,7 @@ core::Status run_up(Context& context, const UpOptions& up) {
   if (!up.detach) {
     set_up_logging(level);
     return daemon::run_daemon(std::move(options), [&](const daemon::ReadyInfo& ready) {
-      (void)print_line(up.json ? ready_json(ready).dump() : ready_text(ready));
+      (void)print_line(up.json ? ready_json(ready).dump() : ready_text(ready_json(ready)));
     });
   }
 
@@ -185,12 +187,8 @@ core::Status run_up(Context& context, const UpOptions& up) {
                       std::string(exited ? "the node did not start" : "the node is not ready") +
                           "; its log " + log_path.string() + " ends with:\n" + log_tail(log_path));
   }
-  if (up.json) return print_json(ready);
-  return print_line("node " + ready["node_id"].get<std::string>().substr(0, 8) + " up (pid " +
-                    std::to_string(ready["pid"].get<int>()) + "), listening on " +
-                    ready["listen"].get<std::string>() + ", " +
-                    std::to_string(ready["peers"].get<size_t>()) + " peers; log " +
-                    log_path.string());
+  if (up.json) return print_line(ready.dump());
+  return print_line(ready_text(ready) + "; log " + log_path.string());
 }
 
 core::Result<daemon::ControlClient> connect(Context& context) {
