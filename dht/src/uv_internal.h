@@ -193,6 +193,15 @@ class UvTransport final : public Transport, public DatagramIo {
   std::unordered_map<IpAddress, size_t, IpAddressHash> stream_handshakes_per_source_;
   size_t stream_handshakes_ = 0;
 
+  // The timer runs at timers.tick while handshakes may need it, else at the idle tick.
+  // note_handshakes() (after anything that may start one) switches to the fast tick when the
+  // handshake counters moved; on_tick() drops back once handshake_timeout has passed since.
+  void note_handshakes();
+  void set_tick(bool fast);
+  uint64_t handshakes_seen_ = 0;
+  bool fast_tick_ = true;
+  core::MonoTime fast_until_{};
+
  private:
   static void on_udp_alloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
   static void on_udp_recv(uv_udp_t* handle, ssize_t nread, const uv_buf_t* buf,

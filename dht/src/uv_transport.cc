@@ -151,9 +151,33 @@ core::Status UvTransport::start() {
   if (int r = uv_udp_recv_start(&udp_, on_udp_alloc, on_udp_recv); r != 0) {
     return tl::unexpected(uv_error("udp receive on " + local_.to_string(), r));
   }
-  const auto tick = static_cast<uint64_t>(std::max<int64_t>(1, options_.timers.tick.count()));
-  uv_timer_start(&timer_, on_tick, tick, tick);
+  fast_until_ = clock_.now() + options_.timers.handshake_timeout;
+  set_tick(true);
   return core::ok();
+}
+
+void UvTransport::set_tick(bool fast) {
+  const TransportTimers& timers = options_.timers;
+  std::chrono::milliseconds period = timers.tick;
+  if (!fast) {
+    period = std::min({timers.idle_tick, timers.session_idle / 4, timers.reject_after / 4,
+                       timers.previous_session_grace / 4, timers.stream_handshake_timeout / 4});
+    if (timers.stream_idle.count() > 0) period = std::min(period, timers.stream_idle / 4);
+    period = std::max(period, timers.tick);
+  }
+  fast_tick_ = fast;
+  const auto ms = static_cast<uint64_t>(std::max<int64_t>(1, period.count()));
+  uv_timer_start(&timer_, on_tick, ms, ms);
+}
+
+void UvTransport::note_handshakes() {
+  // Datagram handshakes retransmit on the tick; stream handshakes only time out (TCP
+  // retransmits), which the idle tick resolves well enough.
+  const uint64_t count = stats_.handshakes_started + stats_.handshakes_accepted;
+  if (count == handshakes_seen_) return;
+  handshakes_seen_ = count;
+  fast_until_ = clock_.now() + options_.timers.handshake_timeout + options_.timers.tick;
+  if (!fast_tick_ && !closing_) set_tick(true);
 }
 
 // --- datagrams ------------------------------------------------------------------------------
@@ -161,6 +185,7 @@ core::Status UvTransport::start() {
 void UvTransport::send(const Endpoint& to, core::Bytes message,
                        std::function<void(core::Status)> done) {
   engine_->send(to, std::move(message), std::move(done));
+  note_handshakes();
 }
 
 core::Status UvTransport::send_packet(const Endpoint& to, core::ByteView packet) {
@@ -210,6 +235,7 @@ void UvTransport::on_udp_recv(uv_udp_t* handle, ssize_t nread, const uv_buf_t* b
     if (!from) return;
     self->engine_->on_packet(*from, core::ByteView(reinterpret_cast<const uint8_t*>(buf->base),
                                                    static_cast<size_t>(nread)));
+    self->note_handshakes();
   });
 }
 
@@ -253,6 +279,8 @@ void UvTransport::on_tick(uv_timer_t* timer) {
     const core::MonoTime now = self->clock_.now();
     std::vector<Conn*> conns(self->conns_.begin(), self->conns_.end());
     for (Conn* conn : conns) conn->on_tick(now);
+    self->note_handshakes();  // a rekey may have started a handshake
+    if (self->fast_tick_ && now >= self->fast_until_ && !self->closing_) self->set_tick(false);
   });
 }
 

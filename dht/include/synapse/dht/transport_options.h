@@ -62,8 +62,13 @@ struct TransportTimers {
   // no bytes either way for `stream_idle` is closed with an error (0 = never).
   std::chrono::milliseconds stream_handshake_timeout = 5s;
   std::chrono::milliseconds stream_idle = 600s;
-  // Granularity of retransmissions and expiry.
+  // Granularity of retransmissions and expiry: `tick` while a datagram handshake may need a
+  // retransmission (for handshake_timeout after one started, either role), `idle_tick`
+  // otherwise, so that an idle node wakes once a second rather than 20 times. The idle tick is
+  // shortened to a quarter of the shortest expiry timer (session_idle, reject_after,
+  // previous_session_grace, stream_handshake_timeout, stream_idle) where that is less.
   std::chrono::milliseconds tick = 50ms;
+  std::chrono::milliseconds idle_tick = 1000ms;
   // At most one log line per source IP per interval about failed handshakes.
   std::chrono::milliseconds failure_log_interval = 60s;
 };
