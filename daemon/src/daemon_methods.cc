@@ -18,6 +18,11 @@ core::Result<std::string> string_param(const json& params, const char* name) {
   return it->get<std::string>();
 }
 
+core::Result<dht::Key> key_param(const json& params) {
+  SYNAPSE_ASSIGN_OR_RETURN(std::string text, string_param(params, "key"));
+  return dht_key_from_text(text);
+}
+
 std::string address_text(const dht::PeerAddress& address) {
   auto endpoint = dht::to_endpoint(address);
   return endpoint ? endpoint->to_string() : address.to_string();
@@ -108,10 +113,10 @@ json peers_of(DaemonState& daemon) {
 }
 
 void dht_put(DaemonState& daemon, const ControlRequest& request, ControlServer::Reply reply) {
-  auto key_text = string_param(request.params, "key");
+  auto key = key_param(request.params);
   auto value_text = string_param(request.params, "value");
-  if (!key_text || !value_text) {
-    reply(tl::unexpected(key_text ? value_text.error() : key_text.error()));
+  if (!key || !value_text) {
+    reply(tl::unexpected(key ? value_text.error() : key.error()));
     return;
   }
   const json ttl = request.params.value("ttl", json(3600));
@@ -122,8 +127,7 @@ void dht_put(DaemonState& daemon, const ControlRequest& request, ControlServer::
         "\"ttl\" must be 1.." + std::to_string(dht::kMaxRecordTtlSeconds) + " seconds"));
     return;
   }
-  const dht::Key key = dht_key_from_text(*key_text);
-  auto value = dht::SignedValue::sign(daemon.options().identity, key, daemon.next_sequence(),
+  auto value = dht::SignedValue::sign(daemon.options().identity, *key, daemon.next_sequence(),
                                       static_cast<uint32_t>(ttl.get<int64_t>()),
                                       core::Bytes(value_text->begin(), value_text->end()));
   if (!value) {
@@ -150,12 +154,12 @@ void dht_put(DaemonState& daemon, const ControlRequest& request, ControlServer::
 }
 
 void dht_get(DaemonState& daemon, const ControlRequest& request, ControlServer::Reply reply) {
-  auto key_text = string_param(request.params, "key");
-  if (!key_text) {
-    reply(tl::unexpected(key_text.error()));
+  auto parsed = key_param(request.params);
+  if (!parsed) {
+    reply(tl::unexpected(parsed.error()));
     return;
   }
-  const dht::Key key = dht_key_from_text(*key_text);
+  const dht::Key key = *parsed;
   daemon.when_joined([&daemon, key, reply = std::move(reply)]() mutable {
     daemon.runtime().run([&](dht::Node& node, core::MonoTime now) {
       node.get(key, now, [reply = std::move(reply), key](dht::GetResult get) {
@@ -177,12 +181,12 @@ void dht_get(DaemonState& daemon, const ControlRequest& request, ControlServer::
 
 void dht_providers(DaemonState& daemon, const ControlRequest& request, ControlServer::Reply reply,
                    bool announce) {
-  auto key_text = string_param(request.params, "key");
-  if (!key_text) {
-    reply(tl::unexpected(key_text.error()));
+  auto parsed = key_param(request.params);
+  if (!parsed) {
+    reply(tl::unexpected(parsed.error()));
     return;
   }
-  const dht::Key key = dht_key_from_text(*key_text);
+  const dht::Key key = *parsed;
   daemon.when_joined([&daemon, key, announce, reply = std::move(reply)]() mutable {
     daemon.runtime().run([&](dht::Node& node, core::MonoTime now) {
       if (announce) {

@@ -270,6 +270,30 @@ TEST(SynapseUp, DetachedNodeServesUntilDown) {
             std::string::npos);
 }
 
+TEST(SynapseUp, ControlMethodsRejectBadParameters) {
+  Swarm swarm;
+  swarm.add_home();
+  ASSERT_TRUE(swarm.start_loopback(0).is_object()) << swarm.log(0);
+  const std::pair<const char*, json> cases[] = {
+      {"dht.put", {{"value", "v"}}},
+      {"dht.put", {{"key", "k"}}},
+      {"dht.put", {{"key", "k"}, {"value", "v"}, {"ttl", 0}}},
+      {"dht.put", {{"key", "k"}, {"value", "v"}, {"ttl", 8 * 24 * 3600}}},
+      {"dht.put", {{"key", "k"}, {"value", std::string(1025, 'x')}}},
+      {"dht.get", {{"key", 7}}},
+      {"dht.providers", json::object()},
+      {"no.such.method", json::object()},
+  };
+  for (const auto& [method, params] : cases) {
+    auto result = swarm.call(0, method, params);
+    ASSERT_FALSE(result) << method << " " << params.dump();
+    EXPECT_EQ(result.error().code(), core::ErrorCode::kInvalidArgument)
+        << method << " " << params.dump() << ": " << result.error().message();
+  }
+  // The node still serves after the refusals.
+  EXPECT_TRUE(swarm.call(0, "status"));
+}
+
 TEST(SynapseUp, BadConfigIsReportedWithFileLineAndKey) {
   Swarm swarm;
   swarm.add_home();
