@@ -13,6 +13,7 @@
 
 #include "control_server.h"
 #include "daemon_methods.h"
+#include "synapse/core/guarded.h"
 #include "synapse/crypto/cid.h"
 #include "synapse/crypto/hash.h"
 #include "synapse/crypto/system_rng.h"
@@ -117,13 +118,15 @@ class Daemon final : public DaemonState {
       uv_signal_start(
           &handle,
           [](uv_signal_t* handle, int signum) {
-            auto* self = static_cast<Daemon*>(handle->data);
-            if (self->shutting_down_) {
-              spdlog::warn("second signal during shutdown: exiting now");
-              ::_exit(1);
-            }
-            spdlog::info("{}: shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
-            self->shutdown();
+            core::guarded("signal", [&] {
+              auto* self = static_cast<Daemon*>(handle->data);
+              if (self->shutting_down_) {
+                spdlog::warn("second signal during shutdown: exiting now");
+                ::_exit(1);
+              }
+              spdlog::info("{}: shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+              self->shutdown();
+            });
           },
           signal);
       ++open_handles_;
@@ -134,7 +137,11 @@ class Daemon final : public DaemonState {
         std::chrono::duration_cast<std::chrono::milliseconds>(options_.save_peers_interval)
             .count());
     uv_timer_start(
-        &save_timer_, [](uv_timer_t* timer) { static_cast<Daemon*>(timer->data)->save_peers(); },
+        &save_timer_,
+        [](uv_timer_t* timer) {
+          core::guarded("peers save timer",
+                        [&] { static_cast<Daemon*>(timer->data)->save_peers(); });
+        },
         save_ms, save_ms);
     uv_timer_init(loop_, &join_timer_);
     join_timer_.data = this;
@@ -274,7 +281,10 @@ class Daemon final : public DaemonState {
   void watch_join() {
     if (shutting_down_ || uv_is_active(reinterpret_cast<uv_handle_t*>(&join_timer_))) return;
     uv_timer_start(
-        &join_timer_, [](uv_timer_t* timer) { static_cast<Daemon*>(timer->data)->check_join(); },
+        &join_timer_,
+        [](uv_timer_t* timer) {
+          core::guarded("join timer", [&] { static_cast<Daemon*>(timer->data)->check_join(); });
+        },
         10, 10);
   }
 

@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "control_server.h"
+#include "synapse/core/guarded.h"
 
 namespace synapse::daemon {
 namespace {
@@ -74,6 +75,10 @@ class UvControlServer final : public ControlServer {
 
  private:
   static void on_connect(uv_stream_t* listener, int status) {
+    core::guarded("control socket accept", [&] { accept(listener, status); });
+  }
+
+  static void accept(uv_stream_t* listener, int status) {
     auto* self = static_cast<UvControlServer*>(listener->data);
     if (status != 0 || self->closing_) return;
     auto connection = std::make_shared<Connection>();
@@ -94,6 +99,10 @@ class UvControlServer final : public ControlServer {
   }
 
   static void on_read(uv_stream_t* stream, ssize_t n, const uv_buf_t* buffer) {
+    core::guarded("control socket read", [&] { read(stream, n, buffer); });
+  }
+
+  static void read(uv_stream_t* stream, ssize_t n, const uv_buf_t* buffer) {
     auto* connection = static_cast<Connection*>(stream->data);
     UvControlServer* self = connection->server;
     if (n < 0) {

@@ -28,6 +28,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "synapse/core/guarded.h"
 #include "synapse/dht/lan_discovery.h"
 
 namespace synapse::dht {
@@ -43,19 +44,7 @@ constexpr size_t kReceiveBufferSize = 512;
 // Sources whose bad beacons were logged (once each, at debug level); forgotten when full.
 constexpr size_t kMaxLoggedSources = 256;
 
-// Runs `body` inside a libuv callback: no exception may unwind through libuv's C frames, so
-// one that escapes is a bug and aborts with its message.
-template <typename F>
-void guarded(const char* where, F&& body) noexcept {
-  try {
-    body();
-  } catch (const std::exception& e) {
-    core::check_failed("no exception escapes a libuv callback", __FILE__, __LINE__,
-                       std::string(where) + ": " + e.what());
-  } catch (...) {
-    core::check_failed("no exception escapes a libuv callback", __FILE__, __LINE__, where);
-  }
-}
+using core::guarded;
 
 core::Error os_error(const std::string& what, int error) {
   return core::Error(core::ErrorCode::kIo, "lan discovery: " + what + ": " + std::strerror(error));

@@ -12,6 +12,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "synapse/core/guarded.h"
 #include "synapse/dht/datagram_engine.h"
 #include "synapse/dht/rate_limiter.h"
 #include "synapse/dht/stream_framer.h"
@@ -19,19 +20,7 @@
 
 namespace synapse::dht::uv {
 
-// Runs `body` inside a libuv callback: no exception may unwind through libuv's C frames, so
-// one that escapes is a bug and aborts with its message.
-template <typename F>
-void guarded(const char* where, F&& body) noexcept {
-  try {
-    body();
-  } catch (const std::exception& e) {
-    core::check_failed("no exception escapes a libuv callback", __FILE__, __LINE__,
-                       std::string(where) + ": " + e.what());
-  } catch (...) {
-    core::check_failed("no exception escapes a libuv callback", __FILE__, __LINE__, where);
-  }
-}
+using core::guarded;
 
 core::Error uv_error(std::string_view what, int code);
 

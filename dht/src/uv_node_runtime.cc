@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "synapse/core/guarded.h"
 #include "synapse/dht/node_runtime.h"
 
 namespace synapse::dht {
@@ -92,10 +93,12 @@ class UvNodeRuntime final : public NodeRuntime, private MessageSender {
   }
 
   static void on_timer(uv_timer_t* timer) {
-    auto* self = static_cast<UvNodeRuntime*>(timer->data);
-    const core::MonoTime now = self->clock_.now();
-    self->node_.on_timer(now);
-    self->arm(now);
+    core::guarded("node timer", [&] {
+      auto* self = static_cast<UvNodeRuntime*>(timer->data);
+      const core::MonoTime now = self->clock_.now();
+      self->node_.on_timer(now);
+      self->arm(now);
+    });
   }
 
   // Re-arms the timer for the node's next deadline (rounded up to whole milliseconds, libuv's
