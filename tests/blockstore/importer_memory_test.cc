@@ -68,7 +68,11 @@ TEST(ImporterMemory, ImportingAGibibyteNeedsNoMoreMemoryThanThirtyTwoMebibytes) 
   ASSERT_TRUE(result) << result.error().message();
   EXPECT_EQ(result->file_size, 1ull << 30);
   EXPECT_EQ(result->blocks, 4096u + 24u + 1u);  // leaves, 174-link parents, root
-  EXPECT_LT(peak_rss_kib() - before, 8 * 1024) << "peak RSS grew from " << before << " KiB";
+  // The importer's chunk buffers are a fixed budget of tokens (a batch plus 8 MiB in flight:
+  // 65 chunks of 256 KiB, 16.25 MiB). How much of it the warm-up touched depends on thread
+  // scheduling, so the big import may fill the rest; anything that grew with the file would
+  // need hundreds of MiB here.
+  EXPECT_LT(peak_rss_kib() - before, 20 * 1024) << "peak RSS grew from " << before << " KiB";
 }
 
 }  // namespace
