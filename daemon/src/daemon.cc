@@ -178,7 +178,7 @@ class Daemon final : public DaemonState {
   }
 
   void when_joined(std::function<void()> work) override {
-    if (settled() || clock_.now() >= settle_deadline_) {
+    if (join_wait_over()) {
       work();
       return;
     }
@@ -270,12 +270,15 @@ class Daemon final : public DaemonState {
   }
 
   // Settled: the first join finished and no join is running; with only discovery to join by,
-  // also a peer found (or the settle time passed: checked by the callers).
+  // also a peer found.
   bool settled() const {
     const dht::Node& node = runtime_->node();
     if (!join_done_ || node.joining()) return false;
-    return node.routing_table().size() > 0 || !discovery_ || clock_.now() >= settle_deadline_;
+    return node.routing_table().size() > 0 || !discovery_;
   }
+
+  // Requests and readiness stop waiting once the join settled or its time is up.
+  bool join_wait_over() const { return settled() || clock_.now() >= settle_deadline_; }
 
   // While something waits for the join, checks every 10 ms (the join is a few round trips).
   void watch_join() {
@@ -290,8 +293,7 @@ class Daemon final : public DaemonState {
 
   void check_join() {
     if (shutting_down_) return;
-    const bool done = settled() || clock_.now() >= settle_deadline_;
-    if (!done) return;
+    if (!join_wait_over()) return;
     uv_timer_stop(&join_timer_);
     if (!ready_reported_) {
       ready_reported_ = true;
