@@ -84,12 +84,28 @@ run synapse --home "$work/node-b" status
 say "A DHT record written on one node is read on another"
 run synapse dht put greeting "hello from $(synapse id | cut -c1-8)"
 run synapse --home "$work/node-c" dht get greeting
-run synapse dht provide "$cid"
 run synapse --home "$work/node-b" dht providers "$cid"
+
+say "A file added on one node is read on another, fetched from every node that holds it"
+head -c 20000000 /dev/urandom > "$work/data.bin"
+shared=$(synapse add -q "$work/data.bin")
+echo "$shared"
+run synapse --home "$work/node-c" get "$shared" -o "$work/copy.bin"
+run cmp "$work/data.bin" "$work/copy.bin"
+echo "identical"
+
+say "Every pinned file is kept on 3 nodes (store.replication): the adder copied it to the others"
+for attempt in $(seq 1 100); do
+  holders=$(synapse pin ls --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["holders"] or 0)')
+  [[ "$holders" -ge 3 ]] && break
+  sleep 0.2
+done
+run synapse pin ls
+run synapse --home "$work/node-c" peers
 
 say "Stopping the nodes"
 for home in "$SYNAPSE_HOME" "$work/node-b" "$work/node-c"; do
   run synapse --home "$home" down
 done
 
-say "Done. (The /synapse mount, file transfer between nodes and jobs come next.)"
+say "Done. (The /synapse mount and jobs come next.)"

@@ -21,6 +21,8 @@ packages=(
   tcpdump
   # The reference peer of bench/dht_real: OpenDHT's node and its Python binding.
   dhtnode python3-opendht
+  # The reference of bench/exchange: scp between two network namespaces.
+  openssh-server openssh-client
 )
 
 missing=()

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+extern char** environ;
+
 namespace synapse::testing {
 
 using namespace std::chrono_literals;
@@ -28,7 +30,26 @@ class Child {
  public:
   using Clock = std::chrono::steady_clock;
 
-  explicit Child(const std::vector<std::string>& argv, const std::string& stderr_file = "") {
+  // `env`: "KEY=VALUE" entries added to (or replacing in) this process's environment.
+  explicit Child(const std::vector<std::string>& argv, const std::string& stderr_file = "",
+                 const std::vector<std::string>& env = {}) {
+    // Built before fork: the child only calls async-signal-safe functions.
+    std::vector<std::string> environment;
+    for (char** entry = environ; *entry != nullptr; ++entry) {
+      const std::string text = *entry;
+      const size_t equals = text.find('=');
+      const std::string key = equals == std::string::npos ? text : text.substr(0, equals + 1);
+      bool replaced = false;
+      for (const std::string& extra : env) replaced |= extra.rfind(key, 0) == 0;
+      if (!replaced) environment.push_back(text);
+    }
+    environment.insert(environment.end(), env.begin(), env.end());
+    std::vector<char*> envp;
+    for (auto& entry : environment) envp.push_back(entry.data());
+    envp.push_back(nullptr);
+    std::vector<char*> args;
+    for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+    args.push_back(nullptr);
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) std::abort();
     pid_ = ::fork();
@@ -38,10 +59,7 @@ class Child {
                           ? fds[1]
                           : ::open(stderr_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
       ::dup2(err, 2);
-      std::vector<char*> args;
-      for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
-      args.push_back(nullptr);
-      ::execvp(args[0], args.data());
+      ::execvpe(args[0], args.data(), envp.data());
       ::_exit(127);
     }
     ::close(fds[1]);

@@ -122,6 +122,21 @@ core::Result<dht::Endpoint> endpoint_value(std::string_view source, const toml::
   return *endpoint;
 }
 
+// A duration string such as "10s" or "500ms", at least 100 ms.
+core::Result<std::chrono::milliseconds> duration_value(std::string_view source,
+                                                       const toml::node& node,
+                                                       std::string_view key) {
+  std::optional<std::string> text = node.value_exact<std::string>();
+  auto duration = text ? core::parse_duration(*text)
+                       : core::Result<std::chrono::milliseconds>(core::make_error(
+                             ErrorCode::kInvalidArgument, "expected a duration such as \"10s\""));
+  if (duration && *duration < std::chrono::milliseconds(100)) {
+    duration = core::make_error(ErrorCode::kInvalidArgument, "must be at least 100ms");
+  }
+  if (!duration) return tl::unexpected(key_error(source, node, key, duration.error().message()));
+  return *duration;
+}
+
 core::Result<bool> bool_value(std::string_view source, const toml::node& node,
                               std::string_view key) {
   if (!node.is_boolean())
@@ -201,18 +216,8 @@ core::Status apply_discovery(std::string_view source, const toml::table& root, C
     }
   }
   if (const toml::node* interval = discovery->get("interval")) {
-    std::optional<std::string> text = interval->value_exact<std::string>();
-    auto duration = text ? core::parse_duration(*text)
-                         : core::Result<std::chrono::milliseconds>(core::make_error(
-                               ErrorCode::kInvalidArgument, "expected a duration such as \"10s\""));
-    if (duration && *duration < std::chrono::milliseconds(100)) {
-      duration = core::make_error(ErrorCode::kInvalidArgument, "must be at least 100ms");
-    }
-    if (!duration) {
-      return tl::unexpected(
-          key_error(source, *interval, "discovery.interval", duration.error().message()));
-    }
-    config.discovery.interval = *duration;
+    SYNAPSE_ASSIGN_OR_RETURN(config.discovery.interval,
+                             duration_value(source, *interval, "discovery.interval"));
   }
   return core::ok();
 }
@@ -237,15 +242,28 @@ core::Status apply_log(std::string_view source, const toml::table& root, Config&
 }
 
 core::Status apply(std::string_view source, const toml::table& root, Config& config) {
-  SYNAPSE_RETURN_IF_ERROR(
-      check_keys(source, root, "", {"store", "import", "swarm", "network", "discovery", "log"}));
+  SYNAPSE_RETURN_IF_ERROR(check_keys(
+      source, root, "", {"store", "import", "swarm", "network", "discovery", "exchange", "log"}));
   SYNAPSE_RETURN_IF_ERROR(apply_network(source, root, config));
   SYNAPSE_RETURN_IF_ERROR(apply_discovery(source, root, config));
   SYNAPSE_RETURN_IF_ERROR(apply_log(source, root, config));
   if (const toml::node* node = root.get("store")) {
     const toml::table* store = node->as_table();
     if (!store) return tl::unexpected(key_error(source, *node, "store", "expected a table"));
-    SYNAPSE_RETURN_IF_ERROR(check_keys(source, *store, "store", {"capacity", "sync"}));
+    SYNAPSE_RETURN_IF_ERROR(check_keys(source, *store, "store",
+                                       {"capacity", "sync", "replication", "repair_interval"}));
+    if (const toml::node* replication = store->get("replication")) {
+      std::optional<int64_t> count = replication->value_exact<int64_t>();
+      if (!count || *count < 1 || *count > 20) {
+        return tl::unexpected(
+            key_error(source, *replication, "store.replication", "expected a whole number 1..20"));
+      }
+      config.store_replication = static_cast<size_t>(*count);
+    }
+    if (const toml::node* interval = store->get("repair_interval")) {
+      SYNAPSE_ASSIGN_OR_RETURN(config.repair_interval,
+                               duration_value(source, *interval, "store.repair_interval"));
+    }
     if (const toml::node* capacity = store->get("capacity")) {
       SYNAPSE_ASSIGN_OR_RETURN(config.store.capacity,
                                size_value(source, *capacity, "store.capacity"));
@@ -257,6 +275,15 @@ core::Status apply(std::string_view source, const toml::table& root, Config& con
       config.store.sync = *sync->value<bool>();
     }
   }
+  core::Status status = core::ok();
+  if (const toml::table* exchange =
+          section(source, root, "exchange", {"max_upload_rate"}, status)) {
+    if (const toml::node* rate = exchange->get("max_upload_rate")) {
+      SYNAPSE_ASSIGN_OR_RETURN(config.max_upload_rate,
+                               size_value(source, *rate, "exchange.max_upload_rate"));
+    }
+  }
+  SYNAPSE_RETURN_IF_ERROR(status);
   if (const toml::node* node = root.get("import")) {
     const toml::table* import = node->as_table();
     if (!import) return tl::unexpected(key_error(source, *node, "import", "expected a table"));
@@ -312,6 +339,11 @@ capacity = "50G"
 # fsync every commit. With false a process crash still loses nothing, but a power failure may
 # lose the most recent writes or damage the store: only for data that can be fetched again.
 sync = true
+# Live nodes that should hold every pinned file (capped by the swarm's size). After an add the
+# file is copied to the nodes closest to it; lost copies are replaced automatically.
+replication = 3
+# How often each holder of a file checks that enough live nodes hold it.
+repair_interval = "30s"
 
 [import]
 # Layout of files added with `synapse add`: kubo-default, v1-raw-256k or v1-2025-1MiB.
@@ -344,6 +376,10 @@ group = "239.192.83.89:4748"
 interfaces = []
 # Beacon period once started (the first beacons go out faster).
 interval = "10s"
+
+[exchange]
+# Bytes per second this node serves to other nodes at most (K, M, G suffixes); "0": no limit.
+max_upload_rate = "0"
 
 [log]
 # trace, debug, info, warn or error.

@@ -68,4 +68,9 @@ core::Result<crypto::Cid> parse_cid_argument(const std::string& text) {
   return cid;
 }
 
+core::Result<daemon::ControlClient> connect_node(Context& context) {
+  SYNAPSE_RETURN_IF_ERROR(context.require_home());
+  return daemon::ControlClient::connect(context.home / "control.sock");
+}
+
 }  // namespace synapse::cli

@@ -11,6 +11,7 @@
 #include "synapse/cli/config.h"
 #include "synapse/core/env.h"
 #include "synapse/crypto/admission.h"
+#include "synapse/daemon/control.h"
 
 namespace synapse::cli {
 
@@ -44,6 +45,9 @@ class Context {
   std::optional<Config> config_;
   std::unique_ptr<blockstore::BlockStore> store_;
 };
+
+// Connects to the node running on the context's home (kNotFound when none runs).
+core::Result<daemon::ControlClient> connect_node(Context& context);
 
 // Writes all of `data` to standard output (retrying short writes).
 core::Status write_stdout(core::ByteView data);

@@ -84,6 +84,19 @@ core::Result<daemon::DaemonOptions> daemon_options(Context& context, const UpOpt
   options.discovery_options.group = config->discovery.group;
   options.discovery_options.interfaces = config->discovery.interfaces;
   options.discovery_options.interval = config->discovery.interval;
+  options.store = config->store;
+  options.replication = config->store_replication;
+  options.repair_interval = config->repair_interval;
+  options.max_upload_rate = config->max_upload_rate;
+  // Fault injection for tests (docs/testing.md); unknown faults are refused, not ignored.
+  if (const char* faults = std::getenv("SYNAPSE_FAULTS"); faults != nullptr && *faults != 0) {
+    if (std::string_view(faults) != "corrupt-served-blocks") {
+      return make_error(ErrorCode::kInvalidArgument,
+                        std::string("SYNAPSE_FAULTS: unknown fault \"") + faults +
+                            "\" (known: corrupt-served-blocks)");
+    }
+    options.corrupt_served_blocks = true;
+  }
   return options;
 }
 
@@ -191,20 +204,13 @@ core::Status run_up(Context& context, const UpOptions& up) {
   return print_line(ready_text(ready) + "; log " + log_path.string());
 }
 
-core::Result<daemon::ControlClient> connect(Context& context) {
-  SYNAPSE_RETURN_IF_ERROR(context.require_home());
-  return daemon::ControlClient::connect(context.home / "control.sock");
-}
-
 core::Result<json> call(Context& context, std::string_view method, json params = json::object()) {
-  SYNAPSE_ASSIGN_OR_RETURN(daemon::ControlClient client, connect(context));
+  SYNAPSE_ASSIGN_OR_RETURN(daemon::ControlClient client, connect_node(context));
   return client.call(method, std::move(params), std::chrono::seconds(60));
 }
 
-core::Status run_down(Context& context) {
-  SYNAPSE_ASSIGN_OR_RETURN(daemon::ControlClient client, connect(context));
-  SYNAPSE_ASSIGN_OR_RETURN(json status, client.call("status"));
-  SYNAPSE_ASSIGN_OR_RETURN(json ignored, client.call("shutdown"));
+// Waits (bounded) until the node whose status is `status` has stopped.
+core::Status wait_until_stopped(Context& context, const json& status) {
   // Wait (bounded) until the node has released its lock file, i.e. has exited, so that a
   // following `synapse up` finds the home free. (A zombie still passes kill(pid, 0), but has
   // closed its files.)
@@ -223,6 +229,28 @@ core::Status run_down(Context& context) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return print_line("node " + status["short_id"].get<std::string>() + " stopped");
+}
+
+core::Status run_down(Context& context) {
+  SYNAPSE_ASSIGN_OR_RETURN(daemon::ControlClient client, connect_node(context));
+  SYNAPSE_ASSIGN_OR_RETURN(json status, client.call("status"));
+  SYNAPSE_ASSIGN_OR_RETURN(json ignored, client.call("shutdown"));
+  return wait_until_stopped(context, status);
+}
+
+core::Status run_leave(Context& context, double timeout_seconds) {
+  SYNAPSE_ASSIGN_OR_RETURN(daemon::ControlClient client, connect_node(context));
+  SYNAPSE_ASSIGN_OR_RETURN(json status, client.call("status"));
+  std::fprintf(stderr, "handing %zu pinned file(s) on to other nodes...\n",
+               status["replication"]["files"].get<size_t>());
+  SYNAPSE_ASSIGN_OR_RETURN(
+      json left,
+      client.call("leave", {{"timeout", timeout_seconds}},
+                  std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000)) +
+                      std::chrono::seconds(30)));
+  SYNAPSE_RETURN_IF_ERROR(
+      print_line("handed on " + std::to_string(left["handed_on"].get<size_t>()) + " file(s)"));
+  return wait_until_stopped(context, status);
 }
 
 std::string format_seconds(double seconds) {
@@ -255,6 +283,25 @@ core::Status run_status(Context& context, bool as_json) {
   } else {
     text += "discovery  off\n";
   }
+  const json& replication = status["replication"];
+  text += "files      " + std::to_string(replication["files"].get<size_t>()) + " pinned, " +
+          std::to_string(replication["under_target"].get<size_t>()) + " under the target of " +
+          std::to_string(replication["target"].get<size_t>()) + " holders";
+  if (replication["unchecked"].get<size_t>() > 0) {
+    text += ", " + std::to_string(replication["unchecked"].get<size_t>()) + " not checked yet";
+  }
+  if (replication["fetching_replicas"].get<size_t>() > 0) {
+    text += ", fetching " + std::to_string(replication["fetching_replicas"].get<size_t>()) +
+            " replicas";
+  }
+  if (status.contains("store")) {
+    text += "\nstore      " + core::format_size(status["store"]["bytes"].get<uint64_t>()) + " of " +
+            core::format_size(status["store"]["capacity"].get<uint64_t>()) + " in " +
+            std::to_string(status["store"]["blocks"].get<uint64_t>()) + " blocks";
+  }
+  const json& exchange = status["exchange"];
+  text += "\nexchange   served " + core::format_size(exchange["bytes_served"].get<uint64_t>()) +
+          ", fetched " + core::format_size(exchange["bytes_fetched"].get<uint64_t>()) + "\n";
   text += "control    " + status["control"].get<std::string>();
   return print_line(text);
 }
@@ -262,14 +309,18 @@ core::Status run_status(Context& context, bool as_json) {
 core::Status run_peers(Context& context, bool as_json) {
   SYNAPSE_ASSIGN_OR_RETURN(json result, call(context, "peers"));
   if (as_json) return print_json(result);
-  std::string text = "NODE      ADDRESS                BUCKET  LAST SEEN  FAILURES";
+  std::string text =
+      "NODE      ADDRESS                BUCKET  LAST SEEN  FAILURES  SCORE  BLOCKS  BAD";
   for (const json& peer : result["peers"]) {
-    char line[160];
-    std::snprintf(line, sizeof(line), "\n%-9s %-22s %6d  %9s  %8d",
+    char line[200];
+    std::snprintf(line, sizeof(line), "\n%-9s %-22s %6d  %9s  %8d  %5.2f  %6llu  %3llu%s",
                   peer["short_id"].get<std::string>().c_str(),
                   peer["address"].get<std::string>().c_str(), peer["bucket"].get<int>(),
                   (format_seconds(peer.value("last_seen_seconds", 0.0)) + " ago").c_str(),
-                  peer.value("failures", 0));
+                  peer.value("failures", 0), peer.value("score", 0.5),
+                  static_cast<unsigned long long>(peer.value("blocks_received", uint64_t{0})),
+                  static_cast<unsigned long long>(peer.value("bad_blocks", uint64_t{0})),
+                  peer.value("backed_off", false) ? "  backed off" : "");
     text += line;
   }
   return print_line(text);
@@ -340,6 +391,14 @@ void add_daemon_commands(CLI::App& app, Context& context, Action& action) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   up_command->callback([&, up] { action = [&, up] { return run_up(context, *up); }; });
 
+  auto leave_timeout = std::make_shared<double>(300);
+  CLI::App* leave = app.add_subcommand(
+      "leave", "Hand every pinned file on to other nodes, then stop the node (graceful exit)");
+  leave->add_option("--timeout", *leave_timeout,
+                    "Seconds to wait for the hand-off before giving up and staying up (300)");
+  leave->callback([&, leave_timeout] {
+    action = [&, leave_timeout] { return run_leave(context, *leave_timeout); };
+  });
   app.add_subcommand("down", "Stop the node running on this home")->callback([&] {
     action = [&] { return run_down(context); };
   });

@@ -1,5 +1,7 @@
-// synapse add | cat | block get|stat|rm | repo stat|gc|verify | pin add|rm|ls
+// synapse add | get | cat | block get|stat|rm | repo stat|gc|verify | pin add|rm|ls
 #include <unistd.h>
+
+#include <thread>
 
 #include "context.h"
 #include "synapse/blockstore/file_reader.h"
@@ -14,6 +16,114 @@ using core::make_error;
 using nlohmann::json;
 
 namespace {
+
+// Tells the node running on this home (if any) that the pins changed, so that it announces and
+// replicates new files and forgets removed ones.
+core::Status notify_node(Context& context) {
+  auto client = connect_node(context);
+  if (!client) {
+    return client.error().code() == ErrorCode::kNotFound
+               ? core::ok()
+               : core::Status(tl::unexpected(client.error()));
+  }
+  SYNAPSE_ASSIGN_OR_RETURN(json ignored, client->call("pins.changed"));
+  return core::ok();
+}
+
+// Fetches the file below `cid` into the local store through the running node, drawing a
+// progress bar; returns the node's final report of the fetch.
+core::Result<json> fetch_through_node(Context& context, const crypto::Cid& cid, bool quiet) {
+  auto client = connect_node(context);
+  if (!client && client.error().code() == ErrorCode::kNotFound) {
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "no node is running on " + context.home.string() +
+                          ": start one with `synapse up` to fetch from the swarm");
+  }
+  if (!client) return tl::unexpected(client.error());
+  SYNAPSE_ASSIGN_OR_RETURN(json started, client->call("get.start", {{"cid", cid.to_string()}}));
+  const uint64_t id = started["id"].get<uint64_t>();
+  core::SteadyClock clock;
+  ProgressBar progress(clock, std::nullopt, !quiet && ::isatty(STDERR_FILENO), stderr);
+  for (;;) {
+    // The node keeps the fetch alive while it is polled (docs/control.md, get.progress).
+    SYNAPSE_ASSIGN_OR_RETURN(json report, client->call("get.progress", {{"id", id}}));
+    if (report["total_bytes"].get<uint64_t>() > 0) {
+      progress.set_total(report["total_bytes"].get<uint64_t>());
+    }
+    const size_t providers = report["providers"].get<size_t>();
+    progress.set_note(std::to_string(providers) + (providers == 1 ? " provider" : " providers"));
+    progress.update(report["fetched_bytes"].get<uint64_t>() +
+                    report["local_bytes"].get<uint64_t>());
+    if (report["done"].get<bool>()) {
+      progress.finish();
+      if (!report["ok"].get<bool>()) {
+        return make_error(core::error_code_from_name(report["error"]["code"].get<std::string>()),
+                          "cannot fetch " + cid.to_string() + ": " +
+                              report["error"]["message"].get<std::string>());
+      }
+      return report;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+struct GetOptions {
+  std::string cid;
+  std::string output;
+  bool json = false;
+  bool quiet = false;
+};
+
+core::Status run_get(Context& context, const GetOptions& options) {
+  SYNAPSE_ASSIGN_OR_RETURN(crypto::Cid cid, parse_cid_argument(options.cid));
+  core::SteadyClock clock;
+  const core::MonoTime start = clock.now();
+  SYNAPSE_ASSIGN_OR_RETURN(json report, fetch_through_node(context, cid, options.quiet));
+  SYNAPSE_ASSIGN_OR_RETURN(blockstore::BlockStore * store, context.store());
+  SYNAPSE_ASSIGN_OR_RETURN(auto reader, blockstore::FileReader::open(*store, cid));
+  const std::string output = options.output.empty() ? cid.to_string() : options.output;
+  if (output == "-") {
+    SYNAPSE_RETURN_IF_ERROR(reader.read(0, UINT64_MAX, write_stdout, /*read_ahead=*/8));
+  } else {
+    // A regular file is written beside the target and renamed, so that the target is never
+    // half-written; a device or a pipe (/dev/null, a FIFO) is written in place.
+    std::error_code error;
+    const auto type = std::filesystem::status(output, error).type();
+    const bool in_place = type != std::filesystem::file_type::not_found &&
+                          type != std::filesystem::file_type::regular;
+    const std::filesystem::path target = in_place ? output : output + ".part";
+    SYNAPSE_ASSIGN_OR_RETURN(auto file, context.env.open_writable(target));
+    auto written = reader.read(
+        0, UINT64_MAX, [&](core::ByteView piece) { return file->append(piece); },
+        /*read_ahead=*/8);
+    if (written) written = file->close();
+    if (written && !in_place) written = context.env.rename_file(target, output);
+    if (!written) {
+      if (!in_place) std::filesystem::remove(target, error);
+      return tl::unexpected(written.error().with_context("cannot write " + output));
+    }
+  }
+  const double seconds = std::chrono::duration<double>(clock.now() - start).count();
+  json out = {
+      {"cid", cid.to_string()},
+      {"bytes", reader.size()},
+      {"fetched_bytes", report["fetched_bytes"]},
+      {"local_bytes", report["local_bytes"]},
+      {"blocks", report["fetched_blocks"].get<uint64_t>() + report["local_blocks"].get<uint64_t>()},
+      {"fetched_blocks", report["fetched_blocks"]},
+      {"bad_blocks", report["bad_blocks"]},
+      {"providers", report["providers_used"]},
+      {"seconds", seconds},
+      {"output", output}};
+  if (options.json) return output == "-" ? core::ok() : print_line(out.dump());
+  if (options.quiet || output == "-") return core::ok();
+  std::fprintf(stderr, "%s: %s in %.1f s (%s fetched from %d providers, %s held already)\n",
+               output.c_str(), core::format_size(reader.size()).c_str(), seconds,
+               core::format_size(report["fetched_bytes"].get<uint64_t>()).c_str(),
+               report["providers_used"].get<int>(),
+               core::format_size(report["local_bytes"].get<uint64_t>()).c_str());
+  return core::ok();
+}
 
 struct AddOptions {
   std::string input;
@@ -41,7 +151,8 @@ core::Status run_add(Context& context, const AddOptions& options) {
   auto result = blockstore::import_file(*store, *input, import_options, !options.no_pin, callbacks);
   progress.finish();
   if (!result) return tl::unexpected(result.error().with_context("cannot add " + options.input));
-  return print_line(result->root.to_string());
+  SYNAPSE_RETURN_IF_ERROR(print_line(result->root.to_string()));
+  return options.no_pin ? core::ok() : notify_node(context);
 }
 
 struct CatOptions {
@@ -137,20 +248,45 @@ core::Status run_repo_verify(Context& context) {
 core::Status run_pin(Context& context, const std::string& text, bool add) {
   SYNAPSE_ASSIGN_OR_RETURN(crypto::Cid cid, parse_cid_argument(text));
   SYNAPSE_ASSIGN_OR_RETURN(blockstore::BlockStore * store, context.store());
-  return add ? store->pin(cid) : store->unpin(cid);
+  if (add) {
+    auto pinned = store->pin(cid);
+    if (!pinned && pinned.error().code() == ErrorCode::kNotFound) {
+      // Not all here: fetch it through the running node first.
+      SYNAPSE_ASSIGN_OR_RETURN(json ignored, fetch_through_node(context, cid, false));
+      pinned = store->pin(cid);
+    }
+    SYNAPSE_RETURN_IF_ERROR(pinned);
+  } else {
+    SYNAPSE_RETURN_IF_ERROR(store->unpin(cid));
+  }
+  return notify_node(context);
 }
 
 core::Status run_pin_ls(Context& context, bool as_json) {
-  SYNAPSE_ASSIGN_OR_RETURN(blockstore::BlockStore * store, context.store());
-  SYNAPSE_ASSIGN_OR_RETURN(std::vector<blockstore::PinInfo> pins, store->pins());
-  if (as_json) {
-    json out = json::array();
-    for (const auto& pin : pins)
-      out.push_back({{"cid", pin.root.to_string()}, {"count", pin.count}});
-    return print_json(out);
+  json pins = json::array();
+  if (auto client = connect_node(context)) {
+    // With holders and the target, as of the node's last replication check.
+    SYNAPSE_ASSIGN_OR_RETURN(json listed, client->call("pin.ls"));
+    pins = listed["pins"];
+  } else {
+    SYNAPSE_ASSIGN_OR_RETURN(blockstore::BlockStore * store, context.store());
+    SYNAPSE_ASSIGN_OR_RETURN(std::vector<blockstore::PinInfo> local, store->pins());
+    for (const auto& pin : local) {
+      pins.push_back({{"cid", pin.root.to_string()},
+                      {"count", pin.count},
+                      {"holders", nullptr},
+                      {"target", nullptr}});
+    }
   }
-  for (const auto& pin : pins) {
-    SYNAPSE_RETURN_IF_ERROR(print_line(pin.root.to_string() + "  " + std::to_string(pin.count)));
+  if (as_json) return print_json(pins);
+  for (const json& pin : pins) {
+    std::string line = pin["cid"].get<std::string>() + "  pinned " +
+                       std::to_string(pin["count"].get<uint64_t>()) + "x";
+    if (!pin["holders"].is_null()) {
+      line += ", held by " + std::to_string(pin["holders"].get<size_t>()) + " of " +
+              std::to_string(pin["target"].get<size_t>()) + " nodes";
+    }
+    SYNAPSE_RETURN_IF_ERROR(print_line(line));
   }
   return core::ok();
 }
@@ -179,6 +315,17 @@ void add_data_commands(CLI::App& app, Context& context, Action& action) {
   add->add_flag("-q,--quiet", add_options->quiet, "No progress bar");
   add->callback(
       [&, add_options] { action = [&, add_options] { return run_add(context, *add_options); }; });
+
+  auto get_options = std::make_shared<GetOptions>();
+  CLI::App* get = app.add_subcommand(
+      "get", "Fetch a file from the swarm (many providers at once) and write it to a file");
+  get->add_option("cid", get_options->cid, "The file's CID")->required();
+  get->add_option("-o,--output", get_options->output,
+                  "File to write (default: the CID in the current folder); - for standard output");
+  get->add_flag("--json", get_options->json, "Print a machine-readable report at the end");
+  get->add_flag("-q,--quiet", get_options->quiet, "No progress bar");
+  get->callback(
+      [&, get_options] { action = [&, get_options] { return run_get(context, *get_options); }; });
 
   auto cat_options = std::make_shared<CatOptions>();
   CLI::App* cat =
@@ -218,12 +365,15 @@ void add_data_commands(CLI::App& app, Context& context, Action& action) {
 
   CLI::App* pin = app.add_subcommand("pin", "Pins keep a file's blocks from garbage collection");
   pin->require_subcommand(1);
-  add_cid_command(*pin, "add", "Pin a root and every block below it (all must be stored)", action,
-                  [&](const std::string& cid) { return run_pin(context, cid, true); });
+  add_cid_command(*pin, "add",
+                  "Pin a file (fetching what is missing through the running node) and keep it "
+                  "replicated",
+                  action, [&](const std::string& cid) { return run_pin(context, cid, true); });
   add_cid_command(*pin, "rm", "Remove one pin of a root", action,
                   [&](const std::string& cid) { return run_pin(context, cid, false); });
   auto pin_json = std::make_shared<bool>(false);
-  CLI::App* ls = pin->add_subcommand("ls", "List pinned roots and their pin counts");
+  CLI::App* ls = pin->add_subcommand(
+      "ls", "List pinned roots, their pin counts and (with a running node) their live holders");
   ls->add_flag("--json", *pin_json, "Machine-readable output");
   ls->callback(
       [&, pin_json] { action = [&, pin_json] { return run_pin_ls(context, *pin_json); }; });

@@ -35,9 +35,10 @@ ProgressBar::ProgressBar(const core::Clock& clock, std::optional<uint64_t> total
 ProgressBar::~ProgressBar() { finish(); }
 
 std::string ProgressBar::render(uint64_t done, std::optional<uint64_t> total, double seconds,
-                                size_t width) {
+                                size_t width, const std::string& note) {
   const double rate = seconds > 0 ? static_cast<double>(done) / seconds : 0;
   std::string right = "  " + core::format_size(static_cast<uint64_t>(rate)) + "/s";
+  if (!note.empty()) right += "  " + note;
   std::string left = core::format_size(done);
   std::string bar;
   if (total && *total > 0) {
@@ -66,7 +67,7 @@ void ProgressBar::update(uint64_t done) {
   const core::MonoTime now = clock_.now();
   if (now - start_ < kDelay || (drawn_ && now - last_draw_ < kRedrawInterval)) return;
   const double seconds = std::chrono::duration<double>(now - start_).count();
-  std::string line = render(done, total_, seconds, kWidth);
+  std::string line = render(done, total_, seconds, kWidth, note_);
   std::fprintf(out_, "\r%-*s", static_cast<int>(kWidth), line.c_str());
   std::fflush(out_);
   last_draw_ = now;

@@ -71,6 +71,36 @@ Status fsync_dir(const fs::path& dir) {
   return ok();
 }
 
+class PosixWritableFile final : public WritableFile {
+ public:
+  PosixWritableFile(int fd, fs::path path) : fd_(fd), path_(std::move(path)) {}
+  ~PosixWritableFile() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  Status append(ByteView data) override {
+    size_t done = 0;
+    while (done < data.size()) {
+      const ssize_t n = ::write(fd_, data.data() + done, data.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return tl::unexpected(errno_error(errno, "cannot write", path_));
+      done += static_cast<size_t>(n);
+    }
+    return ok();
+  }
+
+  Status close() override {
+    const int fd = std::exchange(fd_, -1);
+    if (fd >= 0 && ::close(fd) != 0)
+      return tl::unexpected(errno_error(errno, "cannot write", path_));
+    return ok();
+  }
+
+ private:
+  int fd_;
+  fs::path path_;
+};
+
 class PosixEnv final : public Env {
  public:
   Result<std::unique_ptr<SequentialFile>> open_sequential(const fs::path& path) override {
@@ -129,6 +159,20 @@ class PosixEnv final : public Env {
       return tl::unexpected(errno_error(error, "cannot write", path));
     }
     return fsync_dir(dir);
+  }
+
+  Result<std::unique_ptr<WritableFile>> open_writable(const fs::path& path,
+                                                      uint32_t mode) override {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0) return tl::unexpected(errno_error(errno, "cannot create", path));
+    return std::make_unique<PosixWritableFile>(fd, path);
+  }
+
+  Status rename_file(const fs::path& from, const fs::path& to) override {
+    if (::rename(from.c_str(), to.c_str()) != 0) {
+      return tl::unexpected(errno_error(errno, "cannot rename " + from.string() + " to", to));
+    }
+    return ok();
   }
 
   Result<bool> exists(const fs::path& path) override {

@@ -4,6 +4,7 @@
 #include "synapse/daemon/daemon.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 
 #include "control_server.h"
 #include "daemon_methods.h"
+#include "data_service.h"
 #include "synapse/core/guarded.h"
 #include "synapse/crypto/cid.h"
 #include "synapse/crypto/hash.h"
@@ -63,6 +65,8 @@ class Daemon final : public DaemonState {
   core::Status start() {
     SYNAPSE_RETURN_IF_ERROR(take_lock());
     started_ = clock_.now();
+    SYNAPSE_ASSIGN_OR_RETURN(store_,
+                             blockstore::open_lmdb_store(options_.store_folder(), options_.store));
     spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ [" + options_.identity.node_id().short_id() +
                         "] %v");
 
@@ -76,6 +80,22 @@ class Daemon final : public DaemonState {
         transport_, dht::Transport::create(loop_, std::move(transport_options), rng_, clock_));
     runtime_ = dht::NodeRuntime::create(loop_, *transport_, options_.node, rng_, clock_);
     open_handles_ = 2;  // transport and runtime
+
+    exchange::ExchangeOptions exchange_options;
+    exchange_options.max_upload_rate = options_.max_upload_rate;
+    exchange_options.corrupt_served_blocks = options_.corrupt_served_blocks;
+    exchange_options.holds = [this](const crypto::Cid& root) { return data_->holds(root); };
+    exchange_options.on_store_request = [this](const exchange::PeerRef& from,
+                                               const exchange::StoreRequest& request) {
+      return data_->on_store_request(from, request);
+    };
+    SYNAPSE_ASSIGN_OR_RETURN(exchange_, exchange::Exchange::create(loop_, *transport_, *store_,
+                                                                   clock_, exchange_options));
+    ++open_handles_;
+    if (options_.corrupt_served_blocks) spdlog::warn("fault injection: serving corrupt blocks");
+    data_ =
+        std::make_unique<DataService>(DataOptions{options_.replication, options_.repair_interval},
+                                      *store_, *exchange_, *runtime_, rng_);
 
     std::error_code ignored;
     std::filesystem::remove(options_.control_socket(), ignored);  // stale: we hold the lock
@@ -145,7 +165,18 @@ class Daemon final : public DaemonState {
         save_ms, save_ms);
     uv_timer_init(loop_, &join_timer_);
     join_timer_.data = this;
-    open_handles_ += 2;
+    uv_timer_init(loop_, &data_timer_);
+    data_timer_.data = this;
+    uv_timer_start(
+        &data_timer_,
+        [](uv_timer_t* timer) {
+          core::guarded("data timer", [&] {
+            auto* self = static_cast<Daemon*>(timer->data);
+            if (self->join_wait_over()) self->data_->tick(self->clock_.now());
+          });
+        },
+        1000, 1000);
+    open_handles_ += 3;
     loop_handles_ = true;
 
     spdlog::info("node {} listening on {} (udp+tcp), control socket {}",
@@ -166,6 +197,9 @@ class Daemon final : public DaemonState {
   dht::Transport& transport() override { return *transport_; }
   dht::NodeRuntime& runtime() override { return *runtime_; }
   const dht::LanDiscovery* discovery() const override { return discovery_.get(); }
+  blockstore::BlockStore& store() override { return *store_; }
+  exchange::Exchange& exchange() override { return *exchange_; }
+  DataService& data() override { return *data_; }
   core::Duration uptime() const override { return clock_.now() - started_; }
   bool joined() const override { return settled() && runtime_->node().routing_table().size() > 0; }
 
@@ -192,6 +226,7 @@ class Daemon final : public DaemonState {
     if (runtime_) save_peers();
     waiting_.clear();
     auto closed = [this] { handle_closed(); };
+    if (exchange_) exchange_->close(closed);  // its streams close before the transport
     if (runtime_) {
       // The transport closes after the runtime has detached from it.
       runtime_->close([this] {
@@ -207,7 +242,8 @@ class Daemon final : public DaemonState {
       for (uv_handle_t* handle :
            {reinterpret_cast<uv_handle_t*>(&sigint_), reinterpret_cast<uv_handle_t*>(&sigterm_),
             reinterpret_cast<uv_handle_t*>(&save_timer_),
-            reinterpret_cast<uv_handle_t*>(&join_timer_)}) {
+            reinterpret_cast<uv_handle_t*>(&join_timer_),
+            reinterpret_cast<uv_handle_t*>(&data_timer_)}) {
         if (!uv_is_closing(handle)) {
           uv_close(handle, [](uv_handle_t* handle) {
             static_cast<Daemon*>(handle->data)->handle_closed();
@@ -297,6 +333,7 @@ class Daemon final : public DaemonState {
     uv_timer_stop(&join_timer_);
     if (!ready_reported_) {
       ready_reported_ = true;
+      data_->start(clock_.now());
       if (on_ready_) {
         on_ready_(ReadyInfo{static_cast<int>(::getpid()), transport_->node_id(),
                             transport_->local_endpoint(), options_.control_socket(),
@@ -347,14 +384,18 @@ class Daemon final : public DaemonState {
   int lock_fd_ = -1;
   core::MonoTime started_{};
 
+  std::unique_ptr<blockstore::BlockStore> store_;
   std::unique_ptr<dht::Transport> transport_;
   std::unique_ptr<dht::NodeRuntime> runtime_;
+  std::unique_ptr<exchange::Exchange> exchange_;
+  std::unique_ptr<DataService> data_;
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<dht::LanDiscovery> discovery_;
   uv_signal_t sigint_{};
   uv_signal_t sigterm_{};
   uv_timer_t save_timer_{};
   uv_timer_t join_timer_{};
+  uv_timer_t data_timer_{};  // DataService::tick every second
   size_t open_handles_ = 0;
   bool loop_handles_ = false;  // the signal and timer handles exist
 
@@ -370,6 +411,11 @@ class Daemon final : public DaemonState {
 }  // namespace
 
 core::Status run_daemon(DaemonOptions options, std::function<void(const ReadyInfo&)> on_ready) {
+  // Blocks (up to 2 MiB) are allocated and freed at a high rate while fetching and serving:
+  // serve them from the heap instead of a fresh mmap (and page faults) each, which glibc does
+  // for allocations over its threshold.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 128 << 20);
   uv_loop_t loop;
   if (int status = uv_loop_init(&loop); status != 0) {
     return core::make_error(ErrorCode::kIo, std::string("uv_loop_init: ") + uv_strerror(status));

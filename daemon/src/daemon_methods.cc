@@ -79,6 +79,24 @@ json status_of(DaemonState& daemon) {
         {"rate_limited_dropped", wire.rate_limited_dropped},
         {"send_failures", daemon.runtime().stats().send_failures}}},
   };
+  const exchange::ExchangeStats& exchange = daemon.exchange().stats();
+  result["exchange"] = {{"blocks_served", exchange.blocks_served},
+                        {"bytes_served", exchange.bytes_served},
+                        {"missing_served", exchange.missing_served},
+                        {"bytes_fetched", exchange.bytes_fetched},
+                        {"fetches_completed", exchange.fetches_completed},
+                        {"fetches_failed", exchange.fetches_failed},
+                        {"streams_accepted", exchange.streams_accepted},
+                        {"streams_opened", exchange.streams_opened},
+                        {"stream_failures", exchange.stream_failures},
+                        {"protocol_errors", exchange.protocol_errors}};
+  result["replication"] = daemon.data().replication_json();
+  if (auto store = daemon.store().stats()) {
+    result["store"] = {{"blocks", store->blocks},
+                       {"bytes", store->bytes},
+                       {"capacity", store->capacity},
+                       {"pinned_roots", store->pinned_roots}};
+  }
   if (const dht::LanDiscovery* discovery = daemon.discovery()) {
     const dht::LanDiscoveryStats& beacons = discovery->stats();
     result["discovery"] = {{"enabled", true},
@@ -106,6 +124,21 @@ json peers_of(DaemonState& daemon) {
     if (const dht::RoutingTable::Entry* entry = table.find(contact.id)) {
       peer["last_seen_seconds"] = std::chrono::duration<double>(now - entry->last_seen).count();
       peer["failures"] = entry->failures;
+    }
+    // Reputation from block exchanges (docs/exchange.md): unknown peers score 0.5.
+    const exchange::PeerScores& scores = daemon.exchange().scores();
+    peer["score"] = scores.score(contact.id);
+    peer["backed_off"] = scores.backed_off(contact.id, now);
+    if (const exchange::PeerRecord* record = scores.find(contact.id)) {
+      peer["blocks_received"] = record->blocks_received;
+      peer["bytes_received"] = record->bytes_received;
+      peer["bad_blocks"] = record->bad_blocks;
+      peer["exchange_failures"] = record->failures;
+      peer["latency_ms"] = record->latency_ms;
+      peer["throughput"] = record->throughput;
+    } else {
+      peer["blocks_received"] = 0;
+      peer["bad_blocks"] = 0;
     }
     peers.push_back(std::move(peer));
   }
@@ -213,6 +246,50 @@ void dht_providers(DaemonState& daemon, const ControlRequest& request, ControlSe
   });
 }
 
+core::Result<crypto::Cid> cid_param(const json& params) {
+  SYNAPSE_ASSIGN_OR_RETURN(std::string text, string_param(params, "cid"));
+  return crypto::Cid::parse(text);
+}
+
+void get_start(DaemonState& daemon, const ControlRequest& request, ControlServer::Reply reply) {
+  auto cid = cid_param(request.params);
+  if (!cid) return reply(tl::unexpected(cid.error()));
+  // Provider lookups need the DHT: wait for the join like dht.* requests.
+  daemon.when_joined([&daemon, root = *cid, reply = std::move(reply)]() mutable {
+    reply(json{{"id", daemon.data().start_get(root, daemon.runtime().now())}});
+  });
+}
+
+void get_progress(DaemonState& daemon, const ControlRequest& request, ControlServer::Reply reply) {
+  const json id = request.params.value("id", json());
+  if (!id.is_number_unsigned()) {
+    return reply(core::make_error(ErrorCode::kInvalidArgument, "missing numeric \"id\""));
+  }
+  reply(daemon.data().get_progress(id.get<uint64_t>(), daemon.runtime().now()));
+}
+
+void leave(DaemonState& daemon, const ControlRequest& request, ControlServer::Reply reply) {
+  const json timeout = request.params.value("timeout", json(300));
+  if (!timeout.is_number() || timeout.get<double>() <= 0) {
+    return reply(core::make_error(ErrorCode::kInvalidArgument, "\"timeout\" must be seconds > 0"));
+  }
+  spdlog::info("leaving: handing every pinned file on first");
+  daemon.when_joined(
+      [&daemon, seconds = timeout.get<double>(), reply = std::move(reply)]() mutable {
+        daemon.data().leave(
+            std::chrono::duration_cast<core::Duration>(std::chrono::duration<double>(seconds)),
+            daemon.runtime().now(), [&daemon, reply = std::move(reply)](core::Status status) {
+              if (!status) {
+                spdlog::warn("leave: {}", status.error().message());
+                return reply(tl::unexpected(status.error()));
+              }
+              reply(json{{"handed_on", daemon.data().pins_json().size()}});
+              spdlog::info("left: every file is held by enough other nodes");
+              daemon.shutdown();
+            });
+      });
+}
+
 }  // namespace
 
 void handle_request(DaemonState& daemon, const ControlRequest& request,
@@ -230,6 +307,17 @@ void handle_request(DaemonState& daemon, const ControlRequest& request,
     dht_providers(daemon, request, std::move(reply), /*announce=*/false);
   } else if (method == "dht.provide") {
     dht_providers(daemon, request, std::move(reply), /*announce=*/true);
+  } else if (method == "get.start") {
+    get_start(daemon, request, std::move(reply));
+  } else if (method == "get.progress") {
+    get_progress(daemon, request, std::move(reply));
+  } else if (method == "pins.changed") {
+    daemon.data().pins_changed(daemon.runtime().now());
+    reply(json::object());
+  } else if (method == "pin.ls") {
+    reply(json{{"pins", daemon.data().pins_json()}});
+  } else if (method == "leave") {
+    leave(daemon, request, std::move(reply));
   } else if (method == "shutdown") {
     reply(json::object());
     spdlog::info("shutdown requested over the control socket");

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "control_server.h"
+#include "data_service.h"
 #include "synapse/daemon/daemon.h"
 #include "synapse/dht/lan_discovery.h"
 #include "synapse/dht/node_runtime.h"
@@ -18,6 +19,9 @@ class DaemonState {
   virtual dht::Transport& transport() = 0;
   virtual dht::NodeRuntime& runtime() = 0;
   virtual const dht::LanDiscovery* discovery() const = 0;  // null when off
+  virtual blockstore::BlockStore& store() = 0;
+  virtual exchange::Exchange& exchange() = 0;
+  virtual DataService& data() = 0;
   virtual core::Duration uptime() const = 0;
   // The first join has finished and the routing table is not empty.
   virtual bool joined() const = 0;
@@ -30,7 +34,8 @@ class DaemonState {
   virtual void shutdown() = 0;
 };
 
-// Answers one request: status, peers, dht.put, dht.get, dht.providers, dht.provide, shutdown.
+// Answers one request: status, peers, dht.put, dht.get, dht.providers, dht.provide, get.start,
+// get.progress, pins.changed, pin.ls, leave, shutdown.
 void handle_request(DaemonState& daemon, const ControlRequest& request, ControlServer::Reply reply);
 
 }  // namespace synapse::daemon

@@ -25,6 +25,33 @@ TEST(Config, TheDefaultTextParsesToTheDefaults) {
   EXPECT_EQ(parsed.discovery.interval, defaults.discovery.interval);
   EXPECT_EQ(parsed.log.level, "info");
   EXPECT_EQ(parsed.log.file, "synapse.log");
+  EXPECT_EQ(parsed.store_replication, 3u);
+  EXPECT_EQ(parsed.repair_interval, std::chrono::seconds(30));
+  EXPECT_EQ(parsed.max_upload_rate, 0u);
+}
+
+TEST(Config, ReadsReplicationAndExchangeKeys) {
+  Config config = Config::parse(
+                      "[store]\nreplication = 5\nrepair_interval = \"3s\"\n"
+                      "[exchange]\nmax_upload_rate = \"20M\"\n",
+                      "c.toml")
+                      .value();
+  EXPECT_EQ(config.store_replication, 5u);
+  EXPECT_EQ(config.repair_interval, std::chrono::seconds(3));
+  EXPECT_EQ(config.max_upload_rate, 20u << 20);
+  const std::pair<const char*, const char*> cases[] = {
+      {"[store]\nreplication = 0", "c.toml:2: store.replication: expected a whole number 1..20"},
+      {"[store]\nreplication = \"3\"", "c.toml:2: store.replication:"},
+      {"[store]\nrepair_interval = \"1ms\"", "c.toml:2: store.repair_interval: must be at least"},
+      {"[exchange]\nmax_upload_rate = \"fast\"", "c.toml:2: exchange.max_upload_rate:"},
+      {"[exchange]\nrate = 1", "c.toml:2: exchange.rate: unknown key"},
+  };
+  for (const auto& [text, expected] : cases) {
+    auto parsed = Config::parse(text, "c.toml");
+    ASSERT_FALSE(parsed) << text;
+    EXPECT_EQ(parsed.error().message().rfind(expected, 0), 0u)
+        << text << " gave " << parsed.error().message();
+  }
 }
 
 TEST(Config, ReadsTheNetworkDiscoveryAndLogTables) {

@@ -1,129 +1,20 @@
 // Real `synapse up` processes: a 20-node swarm on loopback, restarts through saved peers, an
 // outsider with another swarm key, detached nodes, and nodes in separate network namespaces
 // that find each other by LAN discovery alone. Every process is killed and every namespace
-// removed at the end, also when an assertion fails.
+// removed at the end, also when an assertion fails (the harness: swarm_harness.h).
 #include <gtest/gtest.h>
 #include <signal.h>
 
 #include <fstream>
 #include <random>
 
-#include "child_process.h"
-#include "cli/run_command.h"
-#include "synapse/daemon/control.h"
-#include "test_util.h"
+#include "swarm_harness.h"
 
 namespace synapse::daemon {
 namespace {
 
 using namespace std::chrono_literals;
-using nlohmann::json;
-using synapse::testing::Child;
-using synapse::testing::run_quiet;
-using Clock = std::chrono::steady_clock;
-
-const std::string kSynapse = SYNAPSE_BINARY;
-
-// Polls `condition` every 50 ms until it holds or `timeout` passes.
-template <typename Condition>
-bool eventually(Condition condition, std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (!condition()) {
-    if (Clock::now() > deadline) return false;
-    std::this_thread::sleep_for(50ms);
-  }
-  return true;
-}
-
-// Homes for nodes of one swarm (one swarm key), and the node processes running on them.
-class Swarm {
- public:
-  struct Node {
-    std::filesystem::path home;
-    std::unique_ptr<Child> process;
-    json ready;
-  };
-
-  Swarm() {
-    EXPECT_EQ(testing::run_command({kSynapse, "swarm", "new", "-o", (dir_ / "swarm.key").string()})
-                  .exit_code,
-              0);
-  }
-
-  // Creates a home; `swarm_key` defaults to the swarm's.
-  size_t add_home(const std::filesystem::path& swarm_key = {}) {
-    Node node;
-    node.home = dir_ / ("node" + std::to_string(nodes_.size()));
-    EXPECT_EQ(testing::run_command({kSynapse, "--home", node.home.string(), "init"}).exit_code, 0);
-    std::filesystem::copy_file(swarm_key.empty() ? dir_ / "swarm.key" : swarm_key,
-                               node.home / "swarm.key");
-    nodes_.push_back(std::move(node));
-    return nodes_.size() - 1;
-  }
-
-  // Starts node i in the foreground (`up --json`) with `args` after the defaults; returns its
-  // ready line (null if it did not get ready).
-  json start(size_t i, std::vector<std::string> args, const std::string& wrapper = "") {
-    std::vector<std::string> argv;
-    if (!wrapper.empty()) {
-      std::istringstream words(wrapper);
-      for (std::string word; words >> word;) argv.push_back(word);
-    }
-    for (const std::string& arg :
-         {kSynapse, std::string("--home"), nodes_[i].home.string(), std::string("up"),
-          std::string("--json"), std::string("--log-level"), std::string("info")}) {
-      argv.push_back(arg);
-    }
-    argv.insert(argv.end(), args.begin(), args.end());
-    nodes_[i].process = std::make_unique<Child>(argv, (nodes_[i].home / "stderr.log").string());
-    const std::string line = nodes_[i].process->wait_for_line("{", 30s);
-    nodes_[i].ready = line.empty() ? json() : json::parse(line, nullptr, false);
-    return nodes_[i].ready;
-  }
-
-  json start_loopback(size_t i, std::vector<std::string> args = {}) {
-    args.insert(args.begin(), {"--listen", "127.0.0.1:0", "--no-discovery"});
-    return start(i, args);
-  }
-
-  core::Result<json> call(size_t i, std::string_view method, json params = json::object()) {
-    auto client = ControlClient::connect(nodes_[i].home / "control.sock");
-    if (!client) return tl::unexpected(client.error());
-    return client->call(method, std::move(params), 30s);
-  }
-
-  testing::CommandResult cli(size_t i, std::vector<std::string> args) {
-    args.insert(args.begin(), {kSynapse, "--home", nodes_[i].home.string()});
-    return testing::run_command(args, "", 60s);
-  }
-
-  size_t peers(size_t i) {
-    auto status = call(i, "status");
-    return status && (*status)["joined"].get<bool>() ? (*status)["peers"].get<size_t>() : 0;
-  }
-
-  std::string log(size_t i) {
-    std::ifstream file(nodes_[i].home / "stderr.log");
-    return std::string(std::istreambuf_iterator<char>(file), {});
-  }
-
-  Node& node(size_t i) { return nodes_[i]; }
-  size_t size() const { return nodes_.size(); }
-  const synapse::testing::TempDir& dir() const { return dir_; }
-
- private:
-  synapse::testing::TempDir dir_;
-  std::vector<Node> nodes_;
-};
-
-// True while `pid` runs (a zombie, exited but not yet reaped by its new parent, does not).
-bool running(pid_t pid) {
-  if (::kill(pid, 0) != 0) return false;
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string text(std::istreambuf_iterator<char>(stat), {});
-  const size_t paren = text.rfind(')');
-  return paren != std::string::npos && paren + 2 < text.size() && text[paren + 2] != 'Z';
-}
+using namespace harness;
 
 std::vector<std::string> values_of(const json& get) {
   std::vector<std::string> values;
@@ -304,57 +195,16 @@ TEST(SynapseUp, BadConfigIsReportedWithFileLineAndKey) {
   EXPECT_NE(up.err.find("custom.toml:3: network.bootstrap"), std::string::npos) << up.err;
 }
 
-// Namespaces: a hub with a bridge, and one namespace per node joined to it by a veth pair
-// (10.78.0.<i+1>/24, addresses that exist only inside these namespaces).
-class BridgedNamespaces {
- public:
-  explicit BridgedNamespaces(size_t count) {
-    const std::string id = std::to_string(::getpid());
-    hub_ = "synapse-hub-" + id;
-    ok_ = run_quiet("ip netns add " + hub_) == 0 &&
-          run_quiet("ip -n " + hub_ + " link add br0 type bridge mcast_snooping 0") == 0 &&
-          run_quiet("ip -n " + hub_ + " link set br0 up") == 0;
-    for (size_t i = 0; ok_ && i < count; ++i) {
-      const std::string name = "synapse-n" + std::to_string(i) + "-" + id;
-      const std::string inner = "sn" + std::to_string(i) + "i" + id;
-      const std::string outer = "sn" + std::to_string(i) + "o" + id;
-      names_.push_back(name);
-      ok_ = run_quiet("ip netns add " + name) == 0 &&
-            run_quiet("ip link add " + inner + " type veth peer name " + outer) == 0 &&
-            run_quiet("ip link set " + inner + " netns " + name) == 0 &&
-            run_quiet("ip link set " + outer + " netns " + hub_) == 0 &&
-            run_quiet("ip -n " + hub_ + " link set " + outer + " master br0 up") == 0 &&
-            run_quiet("ip -n " + name + " addr add 10.78.0." + std::to_string(i + 1) + "/24 dev " +
-                      inner) == 0 &&
-            run_quiet("ip -n " + name + " link set " + inner + " up") == 0 &&
-            run_quiet("ip -n " + name + " link set lo up") == 0;
-    }
-  }
-  ~BridgedNamespaces() {
-    for (const std::string& name : names_) run_quiet("ip netns del " + name);
-    run_quiet("ip netns del " + hub_);
-  }
-  bool ok() const { return ok_; }
-  const std::string& name(size_t i) const { return names_[i]; }
-
- private:
-  std::string hub_;
-  std::vector<std::string> names_;
-  bool ok_ = false;
-};
-
 TEST(SynapseUp, NodesInSeparateNamespacesFindEachOtherByMulticastAlone) {
-  if (::geteuid() != 0 || run_quiet("ip netns list") != 0) {
-    GTEST_SKIP() << "needs root and ip netns";
-  }
+  if (!can_use_namespaces()) GTEST_SKIP() << "needs root and ip netns";
   constexpr size_t kNodes = 4;
+  BridgedNamespaces namespaces(kNodes, "10.78.0");
   Swarm swarm;
-  BridgedNamespaces namespaces(kNodes);
   ASSERT_TRUE(namespaces.ok());
   for (size_t i = 0; i < kNodes; ++i) {
     swarm.add_home();
     // Default config: listen on every address, LAN discovery on, no bootstrap list.
-    json ready = swarm.start(i, {"--listen", "0.0.0.0:0"}, "ip netns exec " + namespaces.name(i));
+    json ready = swarm.start(i, {"--listen", "0.0.0.0:0"}, namespaces.exec(i));
     ASSERT_TRUE(ready.is_object()) << swarm.log(i);
   }
   for (size_t i = 0; i < kNodes; ++i) {

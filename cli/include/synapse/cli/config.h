@@ -50,6 +50,9 @@ struct LogConfig {
 
 struct Config {
   blockstore::LmdbOptions store;
+  size_t store_replication = 3;                               // store.replication
+  core::Duration repair_interval = std::chrono::seconds(30);  // store.repair_interval
+  uint64_t max_upload_rate = 0;  // exchange.max_upload_rate; 0: no limit
   std::string import_preset = "v1-raw-256k";
   SwarmConfig swarm;
   NetworkConfig network;

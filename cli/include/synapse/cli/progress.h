@@ -21,16 +21,21 @@ class ProgressBar {
   ~ProgressBar();
 
   void update(uint64_t done);
+  // Once the total becomes known (a fetch learns it from the file's root).
+  void set_total(uint64_t total) { total_ = total; }
+  // A short note after the rate, such as "4 providers".
+  void set_note(std::string note) { note_ = std::move(note); }
   // Erases the bar if it was drawn.
   void finish();
 
   // The bar's text for `done` bytes after `seconds`, at most `width` columns.
   static std::string render(uint64_t done, std::optional<uint64_t> total, double seconds,
-                            size_t width);
+                            size_t width, const std::string& note = "");
 
  private:
   const core::Clock& clock_;
   std::optional<uint64_t> total_;
+  std::string note_;
   bool enabled_;
   std::FILE* out_;
   core::MonoTime start_;

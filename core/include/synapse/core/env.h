@@ -26,6 +26,16 @@ class SequentialFile {
   virtual std::optional<uint64_t> size_hint() const = 0;
 };
 
+// A file written front to back. Not thread-safe. Destroying it without close() closes it.
+class WritableFile {
+ public:
+  virtual ~WritableFile() = default;
+  // Writes all of `data` (retrying short and interrupted writes).
+  virtual Status append(ByteView data) = 0;
+  // Closes the file, reporting a failed write-back (no fsync: for output the user can redo).
+  virtual Status close() = 0;
+};
+
 class Env {
  public:
   virtual ~Env() = default;
@@ -47,6 +57,13 @@ class Env {
   // kAlreadyExists and is left as it was.
   virtual Status write_file_atomic(const std::filesystem::path& path, ByteView data, uint32_t mode,
                                    bool overwrite) = 0;
+
+  // Creates or truncates `path` for writing, with `mode` for a new file.
+  virtual Result<std::unique_ptr<WritableFile>> open_writable(const std::filesystem::path& path,
+                                                              uint32_t mode = 0644) = 0;
+  // Renames `from` to `to`, replacing `to`.
+  virtual Status rename_file(const std::filesystem::path& from,
+                             const std::filesystem::path& to) = 0;
 
   virtual Result<bool> exists(const std::filesystem::path& path) = 0;
   // Creates `path` and missing parents with `mode`; an existing folder is fine.

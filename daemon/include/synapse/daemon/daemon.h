@@ -1,6 +1,7 @@
 // A running Synapse node (`synapse up`): the encrypted transport, the Kademlia node on it, LAN
-// discovery, the static bootstrap list and the saved peers, and the control socket the CLI
-// talks to (control.h; methods in docs/control.md). Every node is a full DHT server.
+// discovery, the static bootstrap list and the saved peers, the block store with the block
+// exchange and the replication of pinned files, and the control socket the CLI talks to
+// (control.h; methods in docs/control.md). Every node is a full DHT server.
 //
 // run_daemon() owns a libuv loop on the calling thread and returns when the node has shut
 // down: on SIGINT or SIGTERM, or a "shutdown" request. Logs go to spdlog's default logger; the
@@ -13,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "synapse/blockstore/lmdb_store.h"
 #include "synapse/core/bytes.h"
 #include "synapse/core/result.h"
 #include "synapse/crypto/identity.h"
@@ -42,9 +44,21 @@ struct DaemonOptions {
   core::Duration join_wait = std::chrono::seconds(10);
   core::Duration save_peers_interval = std::chrono::seconds(60);
 
+  // The block store (<home>/blocks), shared with the CLI's commands on the same home.
+  blockstore::LmdbOptions store;
+  // Live nodes that should hold every pinned file (capped by the swarm's size), and how often
+  // each holder checks that they do (docs/exchange.md, "Replication").
+  size_t replication = 3;
+  core::Duration repair_interval = std::chrono::seconds(30);
+  // Bytes per second this node serves to others at most; 0: unlimited.
+  uint64_t max_upload_rate = 0;
+  // Fault injection for tests (SYNAPSE_FAULTS=corrupt-served-blocks): serve corrupt blocks.
+  bool corrupt_served_blocks = false;
+
   std::filesystem::path control_socket() const { return home / "control.sock"; }
   std::filesystem::path peers_file() const { return home / "peers.json"; }
   std::filesystem::path lock_file() const { return home / "daemon.lock"; }
+  std::filesystem::path store_folder() const { return home / "blocks"; }
 };
 
 // What run_daemon() reports once the node serves (the `synapse up --detach` line).

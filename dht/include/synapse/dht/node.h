@@ -201,6 +201,9 @@ class Node {
   // Announces this node as a provider of `key` on the k closest nodes, and again every
   // republish_interval.
   void add_provider(const Key& key, core::MonoTime now, PutCallback done);
+  // Stops republishing our provider record of `key` (the copies on other nodes expire with their
+  // TTL) and stops naming ourselves in get_providers().
+  void stop_providing(const Key& key) { own_providers_.erase(key); }
   // Providers of `key` found on the way to the k closest nodes (and this node, with an empty
   // address, if it announced itself).
   void get_providers(const Key& key, core::MonoTime now, ProvidersCallback done);
