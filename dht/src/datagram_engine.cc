@@ -54,6 +54,8 @@ struct Session {
   MonoTime created{};
   MonoTime last_received{};
   MonoTime last_sent{};
+  // The first send since the last packet received; empty when answered.
+  std::optional<MonoTime> unanswered_since;
   bool retired = false;
   MonoTime retired_at{};
 };
@@ -232,6 +234,7 @@ struct DatagramEngine::Impl {
     ++session.next_nonce;
     ++session.messages_sent;
     session.last_sent = now;
+    if (!session.unanswered_since) session.unanswered_since = now;
     return send_raw(session.endpoint, scratch);
   }
 
@@ -319,7 +322,11 @@ struct DatagramEngine::Impl {
     const auto age = now - session.created;
     const auto limit = session.initiator ? core::Duration(config.timers.rekey_after)
                                          : core::Duration(config.timers.rekey_after * 3 / 2);
-    if (session.messages_sent >= config.limits.rekey_after_messages || age >= limit) {
+    // A peer that restarted (same address, new process) dropped our session and silently
+    // ignores it: traffic that goes unanswered for a while gets a fresh handshake.
+    const bool unanswered = session.unanswered_since &&
+                            now - *session.unanswered_since >= config.timers.rekey_unanswered;
+    if (session.messages_sent >= config.limits.rekey_after_messages || age >= limit || unanswered) {
       ++stats.rekeys;
       start_handshake(to, peer, now);
     }
@@ -595,6 +602,7 @@ struct DatagramEngine::Impl {
     }
     session.window.record(packet.nonce);
     session.last_received = now;
+    session.unanswered_since.reset();
     if (opened.empty() || opened[0] > static_cast<uint8_t>(PayloadKind::kMessage) ||
         (opened[0] == static_cast<uint8_t>(PayloadKind::kKeepalive) && opened.size() != 1)) {
       ++stats.malformed_dropped;

@@ -343,6 +343,35 @@ TEST_F(DatagramEngineTest, RekeysAfterTheTimeLimitAndExpiresTheOldSession) {
   EXPECT_EQ(b.io.received[2].message, "new session");
 }
 
+TEST_F(DatagramEngineTest, APeerThatRestartedOnTheSameAddressIsReachedAgainByANewHandshake) {
+  Node a(network_, 1, a_endpoint_, key_);
+  auto b = std::make_unique<Node>(network_, 2, b_endpoint_, key_);
+  network_.attach(a);
+  network_.attach(*b);
+  send(a, b_endpoint_, "before");
+  network_.pump();
+  ASSERT_EQ(b->io.received.size(), 1u);
+
+  // b restarts: same identity and address, no memory of the session.
+  b = std::make_unique<Node>(network_, 2, b_endpoint_, key_);
+  network_.attach(*b);
+  send(a, b_endpoint_, "lost on the old session");
+  network_.pump();
+  EXPECT_TRUE(b->io.received.empty());
+  EXPECT_EQ(b->stats.unauthenticated_dropped, 1u);
+
+  // Unanswered for rekey_unanswered: the next send starts a handshake with the new process.
+  network_.advance(TransportTimers{}.rekey_unanswered + 1s, 1s);
+  send(a, b_endpoint_, "retried");
+  network_.pump();
+  EXPECT_EQ(a.stats.rekeys, 1u);
+  EXPECT_EQ(b->stats.handshakes_completed, 1u);
+  send(a, b_endpoint_, "after");
+  network_.pump();
+  ASSERT_FALSE(b->io.received.empty());
+  EXPECT_EQ(b->io.received.back().message, "after");
+}
+
 TEST_F(DatagramEngineTest, IdleSessionsExpireAndANewHandshakeFollows) {
   TransportTimers timers;
   timers.session_idle = 30s;

@@ -54,6 +54,9 @@ struct TransportTimers {
   // responder does so after 1.5 times this. No session sends after `reject_after`.
   std::chrono::milliseconds rekey_after = 120s;
   std::chrono::milliseconds reject_after = 180s;
+  // A session we keep sending on without receiving anything for this long gets a new handshake
+  // at the next send: the peer may have restarted and lost it.
+  std::chrono::milliseconds rekey_unanswered = 5s;
   // A replaced session keeps receiving until nothing arrived on it for this long.
   std::chrono::milliseconds previous_session_grace = 10s;
   // A session with no traffic either way for this long is forgotten.
