@@ -84,6 +84,7 @@ run synapse --home "$work/node-b" status
 say "A DHT record written on one node is read on another"
 run synapse dht put greeting "hello from $(synapse id | cut -c1-8)"
 run synapse --home "$work/node-c" dht get greeting
+run synapse dht provide "$cid"
 run synapse --home "$work/node-b" dht providers "$cid"
 
 say "A file added on one node is read on another, fetched from every node that holds it"

@@ -117,10 +117,11 @@ core::Status run_get(Context& context, const GetOptions& options) {
       {"output", output}};
   if (options.json) return output == "-" ? core::ok() : print_line(out.dump());
   if (options.quiet || output == "-") return core::ok();
-  std::fprintf(stderr, "%s: %s in %.1f s (%s fetched from %d providers, %s held already)\n",
+  const int providers = report["providers_used"].get<int>();
+  std::fprintf(stderr, "%s: %s in %.1f s (%s fetched from %d provider%s, %s held already)\n",
                output.c_str(), core::format_size(reader.size()).c_str(), seconds,
-               core::format_size(report["fetched_bytes"].get<uint64_t>()).c_str(),
-               report["providers_used"].get<int>(),
+               core::format_size(report["fetched_bytes"].get<uint64_t>()).c_str(), providers,
+               providers == 1 ? "" : "s",
                core::format_size(report["local_bytes"].get<uint64_t>()).c_str());
   return core::ok();
 }

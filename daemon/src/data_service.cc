@@ -64,7 +64,12 @@ DataService::DataService(DataOptions options, blockstore::BlockStore& store,
                          exchange::Exchange& exchange, dht::NodeRuntime& runtime, core::Rng& rng)
     : options_(options), store_(store), exchange_(exchange), runtime_(runtime), rng_(rng) {}
 
-void DataService::start(core::MonoTime now) { pins_changed(now); }
+void DataService::start(core::MonoTime now) {
+  // A node that just joined sees only part of the DHT and would count too few holders (and
+  // over-replicate): files it held before the restart wait one interval, new ones do not.
+  pins_changed(now);
+  for (auto& [root, state] : roots_) state.next_check = now + jittered(options_.repair_interval);
+}
 
 void DataService::pins_changed(core::MonoTime now) {
   auto pins = store_.pins();

@@ -47,16 +47,13 @@ class UvExchange final : public Exchange {
   // ---- Fetching ----
 
   FetchId fetch(const crypto::Cid& root, std::vector<PeerRef> providers, FetchDone done) override {
+    SYNAPSE_CHECK(!closing_, "Exchange::fetch called after close()");
     const FetchId id = next_fetch_id_++;
     FetchEntry& entry = fetches_[id];
     entry.fetch = std::make_unique<Fetch>(
         root, store_, scores_, options_.fetch,
         [this, id](std::vector<blockstore::Block> batch) { store_batch(id, std::move(batch)); });
     entry.done = std::move(done);
-    if (closing_) {
-      finish_later(id, core::Error(ErrorCode::kFailedPrecondition, "the node is shutting down"));
-      return id;
-    }
     entry.fetch->start(clock_.now());
     add_providers(id, std::move(providers));
     drive(id);

@@ -77,7 +77,7 @@ class Exchange {
 
   // Fetches the file below `root` into the store from `providers` (more may be added until
   // no_more_providers()). `done` runs exactly once with Fetch::result() (or kFailedPrecondition
-  // when cancelled or closed) and the final progress.
+  // when cancelled or closed) and the final progress. Must not be called after close().
   using FetchDone = std::function<void(core::Status, const FetchProgress&)>;
   virtual FetchId fetch(const crypto::Cid& root, std::vector<PeerRef> providers,
                         FetchDone done) = 0;
