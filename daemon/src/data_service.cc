@@ -214,7 +214,7 @@ uint64_t DataService::start_get(const crypto::Cid& root, core::MonoTime now) {
         it->second.progress = progress;
         it->second.finished = runtime_.now();
         if (status) {
-          spdlog::info("get {}: {} bytes fetched from {} providers, {} held already",
+          spdlog::info("get {}: {} bytes fetched from {} provider(s), {} held already",
                        it->second.root.to_string(), progress.fetched_bytes, progress.providers_used,
                        progress.local_bytes);
         } else {
