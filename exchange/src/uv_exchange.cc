@@ -96,20 +96,18 @@ class UvExchange final : public Exchange {
 
   void holds(const PeerRef& peer, const crypto::Cid& root,
              std::function<void(core::Result<bool>)> done) override {
-    ask(peer, HoldsRequest{next_request_id_, root},
-        [done = std::move(done)](core::Result<Message> reply) {
-          if (!reply) return done(tl::unexpected(reply.error()));
-          done(std::get<HoldsReply>(*reply).holds);
-        });
+    ask(peer, HoldsRequest{0, root}, [done = std::move(done)](core::Result<Message> reply) {
+      if (!reply) return done(tl::unexpected(reply.error()));
+      done(std::get<HoldsReply>(*reply).holds);
+    });
   }
 
   void ask_to_store(const PeerRef& peer, const crypto::Cid& root, uint64_t size,
                     std::function<void(core::Result<StoreReply>)> done) override {
-    ask(peer, StoreRequest{next_request_id_, root, size},
-        [done = std::move(done)](core::Result<Message> reply) {
-          if (!reply) return done(tl::unexpected(reply.error()));
-          done(std::get<StoreReply>(*reply));
-        });
+    ask(peer, StoreRequest{0, root, size}, [done = std::move(done)](core::Result<Message> reply) {
+      if (!reply) return done(tl::unexpected(reply.error()));
+      done(std::get<StoreReply>(*reply));
+    });
   }
 
   const PeerScores& scores() const override { return scores_; }
@@ -269,6 +267,11 @@ class UvExchange final : public Exchange {
       return handler(make_error(ErrorCode::kFailedPrecondition, "the node is shutting down"));
     }
     const uint64_t id = next_request_id_++;
+    std::visit(
+        [id](auto& question) {
+          if constexpr (requires { question.id; }) question.id = id;
+        },
+        request);
     Client& client = client_for(peer);
     client.waiting[id] = {std::move(handler), clock_.now() + kRequestTimeout};
     send(peer.id, request);
