@@ -5,36 +5,18 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
-#include <msgpack.hpp>
 #include <type_traits>
+
+#include "synapse/core/msgpack_codec.h"
 
 namespace synapse::dht {
 namespace {
 
 using core::ErrorCode;
 using core::make_error;
-
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
-template <class... Ts>
-Overloaded(Ts...) -> Overloaded<Ts...>;
+using namespace core::msgpack_codec;
 
 // ---- Encoding ----
-
-// msgpack's packer writes into anything with write(); this appends to the output directly.
-class ByteSink {
- public:
-  explicit ByteSink(core::Bytes& out) : out_(out) {}
-  void write(const char* data, size_t size) {
-    out_.insert(out_.end(), reinterpret_cast<const uint8_t*>(data),
-                reinterpret_cast<const uint8_t*>(data) + size);
-  }
-
- private:
-  core::Bytes& out_;
-};
 
 class Writer {
  public:
@@ -188,39 +170,9 @@ void write_body(Writer& w, const MessageBody& body) {
 
 // ---- Decoding ----
 
-// Thrown only inside this file, caught in decode().
-struct DecodeError {
-  const char* what;
-};
-
-[[noreturn]] void fail(const char* what) { throw DecodeError{what}; }
-
 const msgpack::object_array& as_array(const msgpack::object& o, size_t size) {
   if (o.type != msgpack::type::ARRAY || o.via.array.size != size) fail("wrong array shape");
   return o.via.array;
-}
-
-const msgpack::object_array& as_list(const msgpack::object& o, size_t max) {
-  if (o.type != msgpack::type::ARRAY) fail("expected an array");
-  if (o.via.array.size > max) fail("list over its limit");
-  return o.via.array;
-}
-
-uint64_t as_uint(const msgpack::object& o, uint64_t max) {
-  if (o.type != msgpack::type::POSITIVE_INTEGER) fail("expected an unsigned integer");
-  if (o.via.u64 > max) fail("integer out of range");
-  return o.via.u64;
-}
-
-bool as_bool(const msgpack::object& o) {
-  if (o.type != msgpack::type::BOOLEAN) fail("expected a boolean");
-  return o.via.boolean;
-}
-
-core::ByteView as_bin(const msgpack::object& o, size_t max) {
-  if (o.type != msgpack::type::BIN) fail("expected binary data");
-  if (o.via.bin.size > max) fail("binary field over its limit");
-  return {reinterpret_cast<const uint8_t*>(o.via.bin.ptr), o.via.bin.size};
 }
 
 template <size_t N>
@@ -338,11 +290,6 @@ MessageBody read_body(MessageType type, const msgpack::object* f) {
 
 // The field count each type must have (index = type).
 constexpr std::array<int, 17> kFieldCounts = {-1, 0, 0, 1, 1, 2, 3, 1, 2, 2, 0, 1, 2, 2, 1, 2, 1};
-
-// Only binary data may point into the input buffer (it is copied out before decode returns).
-bool reference_bin(msgpack::type::object_type type, std::size_t, void*) {
-  return type == msgpack::type::BIN;
-}
 
 }  // namespace
 

@@ -2,34 +2,16 @@
 // which throws; every exception is caught here.
 #include "synapse/exchange/messages.h"
 
-#include <msgpack.hpp>
+#include "synapse/core/msgpack_codec.h"
 
 namespace synapse::exchange {
 namespace {
 
 using core::ErrorCode;
 using core::make_error;
-
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
-template <class... Ts>
-Overloaded(Ts...) -> Overloaded<Ts...>;
+using namespace core::msgpack_codec;
 
 // ---- Encoding ----
-
-class ByteSink {
- public:
-  explicit ByteSink(core::Bytes& out) : out_(out) {}
-  void write(const char* data, size_t size) {
-    out_.insert(out_.end(), reinterpret_cast<const uint8_t*>(data),
-                reinterpret_cast<const uint8_t*>(data) + size);
-  }
-
- private:
-  core::Bytes& out_;
-};
 
 class Writer {
  public:
@@ -75,41 +57,22 @@ constexpr uint32_t kFieldCounts[kTypeCount] = {1, 1, 2, 1, 2, 2, 3, 3};
 
 // ---- Decoding ----
 
-struct DecodeError {
-  const char* what;
-};
-[[noreturn]] void fail(const char* what) { throw DecodeError{what}; }
-
-uint64_t as_uint(const msgpack::object& o) {
-  if (o.type != msgpack::type::POSITIVE_INTEGER) fail("expected an unsigned integer");
-  return o.via.u64;
-}
-bool as_bool(const msgpack::object& o) {
-  if (o.type != msgpack::type::BOOLEAN) fail("expected a boolean");
-  return o.via.boolean;
-}
-core::ByteView as_bin(const msgpack::object& o) {
-  if (o.type != msgpack::type::BIN) fail("expected bytes");
-  return core::ByteView(reinterpret_cast<const uint8_t*>(o.via.bin.ptr), o.via.bin.size);
-}
 std::string as_str(const msgpack::object& o) {
   if (o.type != msgpack::type::STR) fail("expected a string");
   if (o.via.str.size > kMaxReasonSize) fail("string over the limit");
   return std::string(o.via.str.ptr, o.via.str.size);
 }
 crypto::Cid as_cid(const msgpack::object& o) {
-  const core::ByteView bytes = as_bin(o);
-  if (bytes.size() > crypto::Cid::kMaxBinarySize) fail("CID too long");
+  const core::ByteView bytes = as_bin(o, crypto::Cid::kMaxBinarySize);
   auto cid = crypto::Cid::from_bytes(bytes);
   if (!cid) fail("bad CID");
   return *cid;
 }
 std::vector<crypto::Cid> as_cids(const msgpack::object& o) {
-  if (o.type != msgpack::type::ARRAY) fail("expected a list");
-  if (o.via.array.size > kMaxCidsPerMessage) fail("too many CIDs");
+  const msgpack::object_array& list = as_list(o, kMaxCidsPerMessage);
   std::vector<crypto::Cid> cids;
-  cids.reserve(o.via.array.size);
-  for (uint32_t i = 0; i < o.via.array.size; ++i) cids.push_back(as_cid(o.via.array.ptr[i]));
+  cids.reserve(list.size);
+  for (uint32_t i = 0; i < list.size; ++i) cids.push_back(as_cid(list.ptr[i]));
   return cids;
 }
 
@@ -120,8 +83,7 @@ Message read_body(uint64_t type, const msgpack::object* f) {
     case 2:
       return Cancel{as_cids(f[0])};
     case 3: {
-      const core::ByteView data = as_bin(f[1]);
-      if (data.size() > blockstore::kMaxBlockSize) fail("block over the limit");
+      const core::ByteView data = as_bin(f[1], blockstore::kMaxBlockSize);
       return BlockData{as_cid(f[0]), core::Bytes(data.begin(), data.end())};
     }
     case 4:
@@ -135,11 +97,6 @@ Message read_body(uint64_t type, const msgpack::object* f) {
     default:
       return StoreReply{as_uint(f[0]), as_bool(f[1]), as_str(f[2])};
   }
-}
-
-// Blocks are referenced, not copied, by the unpacker (read_body copies them once).
-bool reference_bin(msgpack::type::object_type type, size_t, void*) {
-  return type == msgpack::type::BIN;
 }
 
 }  // namespace
