@@ -297,7 +297,9 @@ TEST(SynapseExchange,
   EXPECT_EQ(swarm.down(0), 0) << swarm.log(0);
   for (const TestFile& file : files) {
     Fetch fetch = get_and_check(swarm, reader, file, "with node 0 down");
-    EXPECT_GT(fetch.number("fetched_bytes"), 0u)
+    // Either this get fetched from the replicas, or the repair that node 0's absence starts
+    // made the reader a replica first (which fetched from the replicas as well).
+    EXPECT_TRUE(fetch.number("fetched_bytes") > 0 || pins(swarm, reader, file.cid))
         << "repo gc should have dropped the unpinned blocks: " << fetch.report.dump();
   }
   ASSERT_TRUE(start_node(0).is_object()) << swarm.log(0);
