@@ -275,10 +275,10 @@ TEST(SynapseExchange,
   EXPECT_GE(replication["files"].get<int64_t>(), 2) << status.out;
   EXPECT_EQ(replication["under_target"], 0) << status.out;
 
-  std::vector<size_t> holding, not_holding;
+  std::vector<size_t> holding;
   for (size_t i = 1; i < kNodes; ++i) {
     const bool big = pins(swarm, i, files[0].cid), small = pins(swarm, i, files[1].cid);
-    (big || small ? holding : not_holding).push_back(i);
+    if (big || small) holding.push_back(i);
     std::cout << "[ holders  ] node " << i << (big ? " holds" : " does not hold") << " big, "
               << (small ? "holds" : "does not hold") << " small" << std::endl;
   }
@@ -290,12 +290,23 @@ TEST(SynapseExchange,
   for (size_t i : holding) {
     EXPECT_TRUE(pins(swarm, i, files[0].cid) || pins(swarm, i, files[1].cid)) << "node " << i;
   }
-  ASSERT_FALSE(not_holding.empty()) << "every node holds the files: nothing to read remotely";
-  const size_t reader = not_holding.front();
+  // Per file, a reader that does not pin it (replicas of different files land on different
+  // nodes, so one node may hold one file and not the other). Falls back to the first candidate.
+  const auto reader_for = [&](const TestFile& file, const std::vector<size_t>& candidates) {
+    for (size_t i : candidates) {
+      if (!pins(swarm, i, file.cid)) return i;
+    }
+    return candidates.front();
+  };
+  std::vector<size_t> others;
+  for (size_t i = 1; i < kNodes; ++i) others.push_back(i);
 
   // With the adder down, the replicas serve.
   EXPECT_EQ(swarm.down(0), 0) << swarm.log(0);
   for (const TestFile& file : files) {
+    const size_t reader = reader_for(file, others);
+    ASSERT_FALSE(pins(swarm, reader, file.cid))
+        << "every node pins " << file.name << ": nothing to read remotely";
     Fetch fetch = get_and_check(swarm, reader, file, "with node 0 down");
     // Either this get fetched from the replicas, or the repair that node 0's absence starts
     // made the reader a replica first (which fetched from the replicas as well).
@@ -324,10 +335,15 @@ TEST(SynapseExchange,
   std::cout << "[ kill -9  ] nodes " << victims[0] << " and " << victims[1] << " at "
             << wall_clock() << std::endl;
 
-  // The reader cached the files with its last get: drop that, so they come from the survivors.
-  auto gc = swarm.cli(reader, {"repo", "gc"}, 120s);
-  EXPECT_EQ(gc.exit_code, 0) << gc.err;
-  for (const TestFile& file : files) get_and_check(swarm, reader, file, "after two holders died");
+  // Readers cached the files with their last get: drop that, so they come from the survivors.
+  std::vector<size_t> surviving_others(survivors.begin() + 1, survivors.end());
+  for (size_t i : surviving_others) {
+    auto gc = swarm.cli(i, {"repo", "gc"}, 120s);
+    EXPECT_EQ(gc.exit_code, 0) << "node " << i << ": " << gc.err;
+  }
+  for (const TestFile& file : files) {
+    get_and_check(swarm, reader_for(file, surviving_others), file, "after two holders died");
+  }
 
   // Repair: every survivor holds every file, and a holder reports it.
   for (const TestFile& file : files) {
