@@ -3,8 +3,9 @@
 # a node identity, a swarm key, adding a file as content-addressed blocks (IPFS-compatible
 # CIDs), reading it back whole and by range, pins and garbage collection, and a membership
 # certificate from a swarm CA; then a three-node swarm on this machine whose nodes find each
-# other by LAN discovery and share DHT records. Everything lives in a temporary folder that is
-# removed on exit or Ctrl-C, and every node started here is stopped.
+# other by LAN discovery, share DHT records and files, and mount the shared folder: a file
+# copied in on one node is read on another. Everything lives in a temporary folder that is
+# removed on exit or Ctrl-C, and every node started here is stopped and unmounted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,10 @@ stop_nodes() {
   for home in "$work"/node*; do
     [[ -S "$home/control.sock" ]] && "$synapse_bin" --home "$home" down >/dev/null 2>&1 || true
   done
+  for mount in "$work"/mnt-*; do
+    mountpoint -q "$mount" 2>/dev/null && { fusermount3 -u -z "$mount" 2>/dev/null || umount -l "$mount"; }
+  done
+  return 0
 }
 trap 'stop_nodes; rm -rf "$work"' EXIT
 trap 'exit 130' INT TERM
@@ -68,14 +73,15 @@ run synapse ca sign "$node_id" --name demo-node --roles storage,compute --days 3
 run synapse cert install "$work/demo-node.cert"
 run synapse cert show
 
-say "A swarm of three nodes on this machine (listening on loopback, so they beacon on lo)"
+say "A swarm of three nodes on this machine, each mounting the shared folder"
 for name in node-b node-c; do
   synapse --home "$work/$name" init >/dev/null
   cp "$SYNAPSE_HOME/swarm.key" "$work/$name/swarm.key"
 done
-for home in "$SYNAPSE_HOME" "$work/node-b" "$work/node-c"; do
-  run synapse --home "$home" up --detach --listen 127.0.0.1:0
-done
+for name in a b c; do mkdir -p "$work/mnt-$name"; done
+run synapse up --detach --listen 127.0.0.1:0 --mount "$work/mnt-a"
+run synapse --home "$work/node-b" up --detach --listen 127.0.0.1:0 --mount "$work/mnt-b"
+run synapse --home "$work/node-c" up --detach --listen 127.0.0.1:0 --mount "$work/mnt-c"
 
 say "They found each other by encrypted multicast beacons: no addresses were configured"
 run synapse --home "$work/node-c" peers
@@ -104,9 +110,28 @@ done
 run synapse pin ls
 run synapse --home "$work/node-c" peers
 
-say "Stopping the nodes"
+say "The shared folder: a file copied in on node A is read on node C, a second later"
+run mkdir "$work/mnt-a/datasets"
+run cp "$work/data.bin" "$work/mnt-a/datasets/data.bin"
+echo "hello from node A" > "$work/mnt-a/datasets/README"
+sleep 1.1  # close-to-open across nodes: an open 1 s after the close sees the new content
+run ls -l "$work/mnt-c/datasets"
+run cmp "$work/data.bin" "$work/mnt-c/datasets/data.bin"
+echo "identical"
+run cat "$work/mnt-c/datasets/README"
+
+say "Renames on one node are seen everywhere; the live peers and content IDs are files too"
+run mv "$work/mnt-b/datasets/README" "$work/mnt-b/datasets/README.txt"
+sleep 1.1
+run ls "$work/mnt-a/datasets"
+run ls "$work/mnt-a/.peers"
+run cat "$work/mnt-a/.peers/$(ls "$work/mnt-a/.peers" | head -1)"
+run cmp "$work/data.bin" "$work/mnt-c/.cid/$shared"
+echo "identical (by content ID)"
+
+say "Stopping the nodes (each unmounts its folder)"
 for home in "$SYNAPSE_HOME" "$work/node-b" "$work/node-c"; do
   run synapse --home "$home" down
 done
 
-say "Done. (The /synapse mount and jobs come next.)"
+say "Done. (Jobs come next.)"

@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <random>
 #include <string>
 
 #include "synapse/core/bytes.h"
@@ -35,6 +36,13 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+// The seed of a randomized test: $SYNAPSE_SEED when set (to replay a failure), else a fresh one.
+// Tests print it on failure (SCOPED_TRACE).
+inline uint64_t test_seed() {
+  if (const char* text = std::getenv("SYNAPSE_SEED")) return std::strtoull(text, nullptr, 10);
+  return std::random_device{}() * uint64_t{0x9e3779b97f4a7c15} ^ std::random_device{}();
+}
 
 inline core::Bytes random_bytes(core::Rng& rng, size_t size) {
   core::Bytes out(size);

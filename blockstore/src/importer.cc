@@ -224,6 +224,9 @@ core::Result<ImportResult> store_dag(core::SequentialFile& input, const ImportOp
   return result;
 }
 
+// Imports at least this large give their memory back to the OS when they end.
+constexpr uint64_t kTrimAfterBytes = 64 << 20;
+
 }  // namespace
 
 core::Result<ImportResult> import_file(BlockStore& store, core::SequentialFile& input,
@@ -234,8 +237,9 @@ core::Result<ImportResult> import_file(BlockStore& store, core::SequentialFile& 
   BatchWriter writer(store, batch_bytes);
   auto result = store_dag(input, options, callbacks, threads, batch_bytes, writer);
   // The chunk buffers are freed by now; hand them back to the OS before the pin walks the DAG,
-  // so peak memory is the larger of the two phases, not their sum.
-  ::malloc_trim(0);
+  // so peak memory is the larger of the two phases, not their sum. Only after big imports:
+  // trimming walks the whole heap, which costs milliseconds in a long-running daemon.
+  if (result && result->file_size >= kTrimAfterBytes) ::malloc_trim(0);
   if (result && pin) {
     if (auto pinned = store.pin(result->root); !pinned) result = tl::unexpected(pinned.error());
   }

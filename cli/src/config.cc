@@ -242,8 +242,9 @@ core::Status apply_log(std::string_view source, const toml::table& root, Config&
 }
 
 core::Status apply(std::string_view source, const toml::table& root, Config& config) {
-  SYNAPSE_RETURN_IF_ERROR(check_keys(
-      source, root, "", {"store", "import", "swarm", "network", "discovery", "exchange", "log"}));
+  SYNAPSE_RETURN_IF_ERROR(
+      check_keys(source, root, "",
+                 {"store", "import", "swarm", "network", "discovery", "exchange", "fs", "log"}));
   SYNAPSE_RETURN_IF_ERROR(apply_network(source, root, config));
   SYNAPSE_RETURN_IF_ERROR(apply_discovery(source, root, config));
   SYNAPSE_RETURN_IF_ERROR(apply_log(source, root, config));
@@ -281,6 +282,17 @@ core::Status apply(std::string_view source, const toml::table& root, Config& con
     if (const toml::node* rate = exchange->get("max_upload_rate")) {
       SYNAPSE_ASSIGN_OR_RETURN(config.max_upload_rate,
                                size_value(source, *rate, "exchange.max_upload_rate"));
+    }
+  }
+  SYNAPSE_RETURN_IF_ERROR(status);
+  if (const toml::table* fs =
+          section(source, root, "fs", {"cache_size", "fsync_timeout"}, status)) {
+    if (const toml::node* size = fs->get("cache_size")) {
+      SYNAPSE_ASSIGN_OR_RETURN(config.fs_cache_size, size_value(source, *size, "fs.cache_size"));
+    }
+    if (const toml::node* timeout = fs->get("fsync_timeout")) {
+      SYNAPSE_ASSIGN_OR_RETURN(config.fsync_timeout,
+                               duration_value(source, *timeout, "fs.fsync_timeout"));
     }
   }
   SYNAPSE_RETURN_IF_ERROR(status);
@@ -380,6 +392,14 @@ interval = "10s"
 [exchange]
 # Bytes per second this node serves to other nodes at most (K, M, G suffixes); "0": no limit.
 max_upload_rate = "0"
+
+[fs]
+# The shared folder (`synapse up --mount DIR`). Files read from other nodes are kept in the block
+# store up to this size (K, M, G suffixes), least recently used evicted first.
+cache_size = "4G"
+# fsync() on the shared folder returns once `store.replication` nodes hold the file; after this
+# long it fails with EIO instead.
+fsync_timeout = "60s"
 
 [log]
 # trace, debug, info, warn or error.

@@ -17,6 +17,7 @@
 #include "synapse/crypto/swarm_key.h"
 #include "synapse/daemon/control.h"
 #include "synapse/daemon/daemon.h"
+#include "synapse/mount/mount.h"
 
 namespace synapse::cli {
 
@@ -29,6 +30,7 @@ namespace {
 struct UpOptions {
   std::string listen;
   std::vector<std::string> bootstrap;
+  std::string mount;
   bool no_discovery = false;
   bool detach = false;
   bool json = false;
@@ -80,6 +82,15 @@ core::Result<daemon::DaemonOptions> daemon_options(Context& context, const UpOpt
     if (!endpoint) return tl::unexpected(endpoint.error().with_context("--bootstrap"));
     options.bootstrap.push_back(*endpoint);
   }
+  if (!up.mount.empty()) {
+    // Checked here too, so that a bad mount point is reported before the node detaches.
+    const std::filesystem::path dir(up.mount);
+    SYNAPSE_RETURN_IF_ERROR(mount::clean_stale_mount(dir));
+    if (auto usable = mount::check_mount_point(dir); !usable) {
+      return tl::unexpected(usable.error().with_context("--mount"));
+    }
+    options.mount = dir;
+  }
   options.discovery = config->discovery.enabled && !up.no_discovery;
   options.discovery_options.group = config->discovery.group;
   options.discovery_options.interfaces = config->discovery.interfaces;
@@ -88,6 +99,8 @@ core::Result<daemon::DaemonOptions> daemon_options(Context& context, const UpOpt
   options.replication = config->store_replication;
   options.repair_interval = config->repair_interval;
   options.max_upload_rate = config->max_upload_rate;
+  options.fs_cache_size = config->fs_cache_size;
+  options.fsync_timeout = config->fsync_timeout;
   // Fault injection for tests (docs/testing.md); unknown faults are refused, not ignored.
   if (const char* faults = std::getenv("SYNAPSE_FAULTS"); faults != nullptr && *faults != 0) {
     if (std::string_view(faults) != "corrupt-served-blocks") {
@@ -383,6 +396,8 @@ void add_daemon_commands(CLI::App& app, Context& context, Action& action) {
   up_command->add_option("--bootstrap", up->bootstrap,
                          "A node to join through, address:port (repeatable; adds to "
                          "network.bootstrap)");
+  up_command->add_option("--mount", up->mount,
+                         "Mount the shared folder at this absolute path (an empty directory)");
   up_command->add_flag("--no-discovery", up->no_discovery, "Do not use LAN discovery");
   up_command->add_flag("--detach", up->detach,
                        "Run in the background (log to log.file); return once the node serves");

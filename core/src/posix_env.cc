@@ -71,6 +71,48 @@ Status fsync_dir(const fs::path& dir) {
   return ok();
 }
 
+class PosixRandomAccessFile final : public RandomAccessFile {
+ public:
+  PosixRandomAccessFile(int fd, fs::path dir) : fd_(fd), dir_(std::move(dir)) {}
+  ~PosixRandomAccessFile() override { ::close(fd_); }
+
+  Result<size_t> read_at(uint64_t offset, std::span<uint8_t> buffer) override {
+    size_t done = 0;
+    while (done < buffer.size()) {
+      const ssize_t n = ::pread(fd_, buffer.data() + done, buffer.size() - done,
+                                static_cast<off_t>(offset + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return tl::unexpected(errno_error(errno, "cannot read a scratch file in", dir_));
+      if (n == 0) break;
+      done += static_cast<size_t>(n);
+    }
+    return done;
+  }
+
+  Status write_at(uint64_t offset, ByteView data) override {
+    size_t done = 0;
+    while (done < data.size()) {
+      const ssize_t n =
+          ::pwrite(fd_, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return tl::unexpected(errno_error(errno, "cannot write a scratch file in", dir_));
+      done += static_cast<size_t>(n);
+    }
+    return ok();
+  }
+
+  Status truncate(uint64_t size) override {
+    if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) {
+      return tl::unexpected(errno_error(errno, "cannot truncate a scratch file in", dir_));
+    }
+    return ok();
+  }
+
+ private:
+  int fd_;
+  fs::path dir_;
+};
+
 class PosixWritableFile final : public WritableFile {
  public:
   PosixWritableFile(int fd, fs::path path) : fd_(fd), path_(std::move(path)) {}
@@ -85,6 +127,13 @@ class PosixWritableFile final : public WritableFile {
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return tl::unexpected(errno_error(errno, "cannot write", path_));
       done += static_cast<size_t>(n);
+    }
+    return ok();
+  }
+
+  Status sync() override {
+    if (fd_ >= 0 && ::fdatasync(fd_) != 0) {
+      return tl::unexpected(errno_error(errno, "cannot sync", path_));
     }
     return ok();
   }
@@ -168,11 +217,29 @@ class PosixEnv final : public Env {
     return std::make_unique<PosixWritableFile>(fd, path);
   }
 
+  Result<std::unique_ptr<WritableFile>> open_appendable(const fs::path& path,
+                                                        uint32_t mode) override {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, mode);
+    if (fd < 0) return tl::unexpected(errno_error(errno, "cannot open", path));
+    return std::make_unique<PosixWritableFile>(fd, path);
+  }
+
   Status rename_file(const fs::path& from, const fs::path& to) override {
     if (::rename(from.c_str(), to.c_str()) != 0) {
       return tl::unexpected(errno_error(errno, "cannot rename " + from.string() + " to", to));
     }
     return ok();
+  }
+
+  Result<std::unique_ptr<RandomAccessFile>> open_scratch(const fs::path& dir) override {
+    int fd = ::open(dir.c_str(), O_RDWR | O_TMPFILE | O_CLOEXEC, 0600);
+    if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
+      std::string name = (dir / "scratch-XXXXXX").string();
+      fd = ::mkostemp(name.data(), O_CLOEXEC);
+      if (fd >= 0) ::unlink(name.c_str());
+    }
+    if (fd < 0) return tl::unexpected(errno_error(errno, "cannot create a scratch file in", dir));
+    return std::make_unique<PosixRandomAccessFile>(fd, dir);
   }
 
   Result<bool> exists(const fs::path& path) override {

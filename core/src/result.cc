@@ -25,6 +25,14 @@ std::string_view error_code_name(ErrorCode code) {
       return "io";
     case ErrorCode::kUnsupported:
       return "unsupported";
+    case ErrorCode::kNotEmpty:
+      return "not-empty";
+    case ErrorCode::kIsDirectory:
+      return "is-directory";
+    case ErrorCode::kNotDirectory:
+      return "not-directory";
+    case ErrorCode::kNameTooLong:
+      return "name-too-long";
     case ErrorCode::kInternal:
       return "internal";
   }
@@ -35,7 +43,8 @@ ErrorCode error_code_from_name(std::string_view name) {
   for (ErrorCode code :
        {ErrorCode::kInvalidArgument, ErrorCode::kNotFound, ErrorCode::kAlreadyExists,
         ErrorCode::kFailedPrecondition, ErrorCode::kCorrupt, ErrorCode::kStoreFull,
-        ErrorCode::kPermissionDenied, ErrorCode::kIo, ErrorCode::kUnsupported}) {
+        ErrorCode::kPermissionDenied, ErrorCode::kIo, ErrorCode::kUnsupported, ErrorCode::kNotEmpty,
+        ErrorCode::kIsDirectory, ErrorCode::kNotDirectory, ErrorCode::kNameTooLong}) {
     if (error_code_name(code) == name) return code;
   }
   return ErrorCode::kInternal;
@@ -50,6 +59,10 @@ bool is_user_error(ErrorCode code) {
     case ErrorCode::kStoreFull:
     case ErrorCode::kPermissionDenied:
     case ErrorCode::kUnsupported:
+    case ErrorCode::kNotEmpty:
+    case ErrorCode::kIsDirectory:
+    case ErrorCode::kNotDirectory:
+    case ErrorCode::kNameTooLong:
       return true;
     case ErrorCode::kCorrupt:
     case ErrorCode::kIo:

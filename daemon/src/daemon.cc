@@ -15,6 +15,7 @@
 #include "control_server.h"
 #include "daemon_methods.h"
 #include "data_service.h"
+#include "fs_host.h"
 #include "synapse/core/guarded.h"
 #include "synapse/crypto/cid.h"
 #include "synapse/crypto/hash.h"
@@ -96,6 +97,13 @@ class Daemon final : public DaemonState {
     data_ =
         std::make_unique<DataService>(DataOptions{options_.replication, options_.repair_interval},
                                       *store_, *exchange_, *runtime_, rng_);
+    SYNAPSE_ASSIGN_OR_RETURN(
+        fs_host_, FsHost::create(loop_,
+                                 FsHostOptions{options_.home / "fs", options_.mount,
+                                               options_.store.sync, options_.store.capacity,
+                                               options_.fs_cache_size, options_.fsync_timeout},
+                                 options_.identity, *store_, *runtime_, *exchange_, *data_));
+    ++open_handles_;
 
     std::error_code ignored;
     std::filesystem::remove(options_.control_socket(), ignored);  // stale: we hold the lock
@@ -176,7 +184,16 @@ class Daemon final : public DaemonState {
           });
         },
         1000, 1000);
-    open_handles_ += 3;
+    uv_timer_init(loop_, &fs_timer_);
+    fs_timer_.data = this;
+    uv_timer_start(
+        &fs_timer_,
+        [](uv_timer_t* timer) {
+          core::guarded("fs timer",
+                        [&] { static_cast<Daemon*>(timer->data)->fs_host_->loop_tick(); });
+        },
+        200, 200);
+    open_handles_ += 4;
     loop_handles_ = true;
 
     spdlog::info("node {} listening on {} (udp+tcp), control socket {}",
@@ -220,12 +237,16 @@ class Daemon final : public DaemonState {
     watch_join();
   }
 
+  core::Status failure() const { return failure_; }
+
   void shutdown() override {
     if (shutting_down_) return;
     shutting_down_ = true;
     if (runtime_) save_peers();
     waiting_.clear();
     auto closed = [this] { handle_closed(); };
+    // The file system first: its calls wait on the exchange and the DHT.
+    if (fs_host_) fs_host_->close(closed);
     if (exchange_) exchange_->close(closed);  // its streams close before the transport
     if (runtime_) {
       // The transport closes after the runtime has detached from it.
@@ -243,7 +264,8 @@ class Daemon final : public DaemonState {
            {reinterpret_cast<uv_handle_t*>(&sigint_), reinterpret_cast<uv_handle_t*>(&sigterm_),
             reinterpret_cast<uv_handle_t*>(&save_timer_),
             reinterpret_cast<uv_handle_t*>(&join_timer_),
-            reinterpret_cast<uv_handle_t*>(&data_timer_)}) {
+            reinterpret_cast<uv_handle_t*>(&data_timer_),
+            reinterpret_cast<uv_handle_t*>(&fs_timer_)}) {
         if (!uv_is_closing(handle)) {
           uv_close(handle, [](uv_handle_t* handle) {
             static_cast<Daemon*>(handle->data)->handle_closed();
@@ -334,6 +356,12 @@ class Daemon final : public DaemonState {
     if (!ready_reported_) {
       ready_reported_ = true;
       data_->start(clock_.now());
+      if (auto started = fs_host_->start(); !started) {
+        spdlog::error("{}", started.error().message());
+        failure_ = started;
+        shutdown();
+        return;
+      }
       if (on_ready_) {
         on_ready_(ReadyInfo{static_cast<int>(::getpid()), transport_->node_id(),
                             transport_->local_endpoint(), options_.control_socket(),
@@ -395,7 +423,11 @@ class Daemon final : public DaemonState {
   uv_signal_t sigterm_{};
   uv_timer_t save_timer_{};
   uv_timer_t join_timer_{};
-  uv_timer_t data_timer_{};  // DataService::tick every second
+  uv_timer_t data_timer_{};
+  uv_timer_t fs_timer_{};  // FsHost::loop_tick five times a second
+  std::unique_ptr<FsHost> fs_host_;
+  core::Status failure_ =
+      core::ok();  // why the node stopped on its own, if it did  // DataService::tick every second
   size_t open_handles_ = 0;
   bool loop_handles_ = false;  // the signal and timer handles exist
 
@@ -425,6 +457,7 @@ core::Status run_daemon(DaemonOptions options, std::function<void(const ReadyInf
     Daemon daemon(&loop, std::move(options), std::move(on_ready));
     result = daemon.start();
     uv_run(&loop, UV_RUN_DEFAULT);  // until every handle is closed (after shutdown())
+    if (result) result = daemon.failure();
   }
   if (uv_loop_close(&loop) != 0) spdlog::warn("libuv loop closed with handles left open");
   return result;

@@ -200,6 +200,28 @@ void DataService::fetch_with_providers(const crypto::Cid& root,
   });
 }
 
+exchange::Exchange::FetchId DataService::fetch_for_fs(const crypto::Cid& root,
+                                                      const std::optional<crypto::NodeId>& hint,
+                                                      exchange::Exchange::FetchDone done) {
+  std::vector<exchange::PeerRef> first;
+  if (hint) {
+    if (const auto* entry = runtime_.node().routing_table().find(*hint)) {
+      if (auto ref = peer_ref(entry->contact)) first.push_back(*ref);
+    }
+  }
+  exchange::Exchange::FetchId id = 0;
+  fetch_with_providers(root, std::move(first), std::move(done),
+                       [&id](exchange::Exchange::FetchId started) { id = started; });
+  return id;
+}
+
+std::optional<std::pair<size_t, size_t>> DataService::replication_of(
+    const crypto::Cid& root) const {
+  auto it = roots_.find(root.to_v1());
+  if (it == roots_.end() || !it->second.holders) return std::nullopt;
+  return std::pair{*it->second.holders, it->second.target};
+}
+
 uint64_t DataService::start_get(const crypto::Cid& root, core::MonoTime now) {
   const uint64_t id = next_get_++;
   GetSession& get = gets_.emplace(id, GetSession(root)).first->second;

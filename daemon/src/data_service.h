@@ -53,6 +53,15 @@ class DataService {
   // as far as the swarm allows); `done` gets ok, or kIo naming what was not handed on in time.
   void leave(core::Duration timeout, core::MonoTime now, std::function<void(core::Status)> done);
 
+  // ---- The shared file system (fs_host.cc) ----
+  // Fetches `root` from `hint` (if it is a known contact) and from its providers.
+  exchange::Exchange::FetchId fetch_for_fs(const crypto::Cid& root,
+                                           const std::optional<crypto::NodeId>& hint,
+                                           exchange::Exchange::FetchDone done);
+  // Live holders of a pinned root at its last check (this node included) and its target;
+  // nullopt before the first check.
+  std::optional<std::pair<size_t, size_t>> replication_of(const crypto::Cid& root) const;
+
   // ---- Exchange hooks ----
   bool holds(const crypto::Cid& root) const;
   exchange::StoreReply on_store_request(const exchange::PeerRef& from,

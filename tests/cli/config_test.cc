@@ -28,23 +28,30 @@ TEST(Config, TheDefaultTextParsesToTheDefaults) {
   EXPECT_EQ(parsed.store_replication, 3u);
   EXPECT_EQ(parsed.repair_interval, std::chrono::seconds(30));
   EXPECT_EQ(parsed.max_upload_rate, 0u);
+  EXPECT_EQ(parsed.fs_cache_size, uint64_t{4} << 30);
+  EXPECT_EQ(parsed.fsync_timeout, std::chrono::seconds(60));
 }
 
 TEST(Config, ReadsReplicationAndExchangeKeys) {
   Config config = Config::parse(
                       "[store]\nreplication = 5\nrepair_interval = \"3s\"\n"
-                      "[exchange]\nmax_upload_rate = \"20M\"\n",
+                      "[exchange]\nmax_upload_rate = \"20M\"\n"
+                      "[fs]\ncache_size = \"100M\"\nfsync_timeout = \"5s\"\n",
                       "c.toml")
                       .value();
   EXPECT_EQ(config.store_replication, 5u);
   EXPECT_EQ(config.repair_interval, std::chrono::seconds(3));
   EXPECT_EQ(config.max_upload_rate, 20u << 20);
+  EXPECT_EQ(config.fs_cache_size, 100u << 20);
+  EXPECT_EQ(config.fsync_timeout, std::chrono::seconds(5));
   const std::pair<const char*, const char*> cases[] = {
       {"[store]\nreplication = 0", "c.toml:2: store.replication: expected a whole number 1..20"},
       {"[store]\nreplication = \"3\"", "c.toml:2: store.replication:"},
       {"[store]\nrepair_interval = \"1ms\"", "c.toml:2: store.repair_interval: must be at least"},
       {"[exchange]\nmax_upload_rate = \"fast\"", "c.toml:2: exchange.max_upload_rate:"},
       {"[exchange]\nrate = 1", "c.toml:2: exchange.rate: unknown key"},
+      {"[fs]\ncache_size = \"big\"", "c.toml:2: fs.cache_size:"},
+      {"[fs]\nmount = \"/synapse\"", "c.toml:2: fs.mount: unknown key"},
   };
   for (const auto& [text, expected] : cases) {
     auto parsed = Config::parse(text, "c.toml");

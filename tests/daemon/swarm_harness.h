@@ -288,6 +288,9 @@ class BridgedNamespaces {
   const std::string& name(size_t i) const { return names_[i]; }
   // The command prefix that runs a program in namespace i.
   std::string exec(size_t i) const { return "ip netns exec " + names_[i]; }
+  // The prefix that runs a program in namespace i's network only: unlike `ip netns exec` it
+  // keeps the host's mount namespace, so a FUSE mount the program makes is visible outside.
+  std::string enter_net(size_t i) const { return "nsenter --net=/run/netns/" + names_[i]; }
   std::string address(size_t i) const { return prefix_ + "." + std::to_string(i + 1); }
   const std::string& prefix() const { return prefix_; }
 

@@ -52,7 +52,9 @@ struct Config {
   blockstore::LmdbOptions store;
   size_t store_replication = 3;                               // store.replication
   core::Duration repair_interval = std::chrono::seconds(30);  // store.repair_interval
-  uint64_t max_upload_rate = 0;  // exchange.max_upload_rate; 0: no limit
+  uint64_t max_upload_rate = 0;                             // exchange.max_upload_rate; 0: no limit
+  uint64_t fs_cache_size = uint64_t{4} << 30;               // fs.cache_size
+  core::Duration fsync_timeout = std::chrono::seconds(60);  // fs.fsync_timeout
   std::string import_preset = "v1-raw-256k";
   SwarmConfig swarm;
   NetworkConfig network;

@@ -32,8 +32,23 @@ class WritableFile {
   virtual ~WritableFile() = default;
   // Writes all of `data` (retrying short and interrupted writes).
   virtual Status append(ByteView data) = 0;
+  // Makes what was appended durable (fdatasync).
+  virtual Status sync() = 0;
   // Closes the file, reporting a failed write-back (no fsync: for output the user can redo).
   virtual Status close() = 0;
+};
+
+// A file read and written at offsets (staging of files open for writing). Thread-safe for
+// disjoint ranges; the file is closed (and, for a scratch file, already unlinked) on
+// destruction.
+class RandomAccessFile {
+ public:
+  virtual ~RandomAccessFile() = default;
+  // Fills `buffer` from `offset` unless the end of the file comes first; returns the count.
+  virtual Result<size_t> read_at(uint64_t offset, std::span<uint8_t> buffer) = 0;
+  // Writes all of `data` at `offset` (a hole stays sparse). kStoreFull when the disk is full.
+  virtual Status write_at(uint64_t offset, ByteView data) = 0;
+  virtual Status truncate(uint64_t size) = 0;
 };
 
 class Env {
@@ -61,9 +76,17 @@ class Env {
   // Creates or truncates `path` for writing, with `mode` for a new file.
   virtual Result<std::unique_ptr<WritableFile>> open_writable(const std::filesystem::path& path,
                                                               uint32_t mode = 0644) = 0;
+  // Opens `path` for appending, creating it with `mode` if it does not exist.
+  virtual Result<std::unique_ptr<WritableFile>> open_appendable(const std::filesystem::path& path,
+                                                                uint32_t mode = 0600) = 0;
   // Renames `from` to `to`, replacing `to`.
   virtual Status rename_file(const std::filesystem::path& from,
                              const std::filesystem::path& to) = 0;
+
+  // Creates a nameless scratch file in folder `dir` (O_TMPFILE, or created and unlinked at once):
+  // it disappears when closed, also after a crash.
+  virtual Result<std::unique_ptr<RandomAccessFile>> open_scratch(
+      const std::filesystem::path& dir) = 0;
 
   virtual Result<bool> exists(const std::filesystem::path& path) = 0;
   // Creates `path` and missing parents with `mode`; an existing folder is fine.

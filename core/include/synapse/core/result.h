@@ -23,7 +23,12 @@ enum class ErrorCode {
   kPermissionDenied,
   kIo,           // the operating system reported an I/O failure
   kUnsupported,  // valid but not implemented here (e.g. an unknown hash function)
-  kInternal,     // a bug or an unexpected library failure
+  // File-system shapes (fs/, the mount maps them to ENOTEMPTY, EISDIR, ENOTDIR, ENAMETOOLONG).
+  kNotEmpty,
+  kIsDirectory,
+  kNotDirectory,
+  kNameTooLong,
+  kInternal,  // a bug or an unexpected library failure
 };
 
 // Stable lower-case name of a code, for logs and JSON ("not-found", "store-full", ...).

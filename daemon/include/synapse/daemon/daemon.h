@@ -52,6 +52,12 @@ struct DaemonOptions {
   core::Duration repair_interval = std::chrono::seconds(30);
   // Bytes per second this node serves to others at most; 0: unlimited.
   uint64_t max_upload_rate = 0;
+  // Where to mount the shared folder (`synapse up --mount DIR`); not mounted when unset (the
+  // shared file system still runs and serves its layers).
+  std::optional<std::filesystem::path> mount;
+  // Content read from other nodes kept at most, and how long fsync() waits for replication.
+  uint64_t fs_cache_size = uint64_t{4} << 30;
+  core::Duration fsync_timeout = std::chrono::seconds(60);
   // Fault injection for tests (SYNAPSE_FAULTS=corrupt-served-blocks): serve corrupt blocks.
   bool corrupt_served_blocks = false;
 

@@ -1,0 +1,56 @@
+// The shared tree: a FileSystem over this node's block store and a Backend that reaches the
+// swarm (docs/filesystem.md).
+//
+// Writes are staged in scratch files while a file is open and committed on flush (every
+// close()), fsync and release: the content is chunked into the block store (pinned), a record
+// goes into this node's layer of the parent directory and into the journal (durable before
+// close() returns), and the layer is published by tick() shortly after. Reads of content
+// written elsewhere fetch it through the Backend on open. A directory's layers are revalidated
+// when used more than `revalidate_after` after the last check, which gives close-to-open
+// consistency across nodes.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+
+#include "synapse/blockstore/block_store.h"
+#include "synapse/blockstore/importer.h"
+#include "synapse/core/clock.h"
+#include "synapse/core/env.h"
+#include "synapse/core/rng.h"
+#include "synapse/fs/backend.h"
+#include "synapse/fs/file_system.h"
+
+namespace synapse::fs {
+
+using namespace std::chrono_literals;
+
+struct SharedOptions {
+  std::filesystem::path state_dir;  // the journal, the layer index and scratch files
+  blockstore::ImportOptions import;
+  bool sync = true;                          // fdatasync the journal on every commit
+  core::Duration revalidate_after = 500ms;   // directory layers older than this are rechecked
+  core::Duration network_timeout = 10s;      // a lookup or a stalled fetch gives up (EIO)
+  core::Duration fsync_timeout = 60s;        // waiting for the replication target
+  core::Duration publish_delay = 100ms;      // changes are batched this long before publishing
+  uint64_t cache_bytes = uint64_t{4} << 30;  // content fetched from others kept at most
+};
+
+class SharedFileSystem : public FileSystem {
+ public:
+  // Publishes the layers whose first unpublished change is at least `publish_delay` old. The
+  // host calls it periodically (every ~50 ms) from any thread.
+  virtual void tick() = 0;
+  // Publishes every changed layer now.
+  virtual core::Status publish_now() = 0;
+  // Republishes every layer of this node (after a restart: the DHT keeps records in memory).
+  virtual void republish_all() = 0;
+};
+
+// `store`, `backend`, `env`, `clock` and `rng` must outlive the file system; `rng` is used under
+// the file system's lock only.
+core::Result<std::unique_ptr<SharedFileSystem>> open_shared_file_system(
+    blockstore::BlockStore& store, Backend& backend, core::Env& env, const core::Clock& clock,
+    core::Rng& rng, SharedOptions options);
+
+}  // namespace synapse::fs

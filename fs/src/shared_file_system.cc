@@ -1,0 +1,856 @@
+// The FileSystem operations of the shared tree: inodes, handles, the write and read paths.
+#include <algorithm>
+
+#include "shared_impl.h"
+
+namespace synapse::fs {
+
+using core::ErrorCode;
+using core::make_error;
+
+namespace {
+
+constexpr int64_t kNsPerMs = 1'000'000;
+
+FileType type_of(EntryKind kind) {
+  switch (kind) {
+    case EntryKind::kDirectory:
+      return FileType::kDirectory;
+    case EntryKind::kSymlink:
+      return FileType::kSymlink;
+    default:
+      return FileType::kRegular;
+  }
+}
+
+bool reserved_at_root(Ino parent, std::string_view name) {
+  return parent == kRootIno && (name == kCidDirName || name == kPeersDirName);
+}
+
+std::vector<Version> versions_of(const Resolved* resolved) {
+  return resolved ? resolved->versions : std::vector<Version>{};
+}
+
+}  // namespace
+
+SharedFs::SharedFs(blockstore::BlockStore& store, Backend& backend, core::Env& env,
+                   const core::Clock& clock, core::Rng& rng, SharedOptions options,
+                   std::unique_ptr<OwnState> own_state)
+    : store_(store),
+      backend_(backend),
+      env_(env),
+      clock_(clock),
+      options_(std::move(options)),
+      self_(backend.self()),
+      rng_(rng),
+      own_state_(std::move(own_state)) {
+  Inode root;
+  root.parent = kRootIno;
+  root.type = FileType::kDirectory;
+  root.dirs = {root_dir_id()};
+  root.lookups = 1;
+  inodes_.emplace(kRootIno, std::move(root));
+}
+
+core::Result<std::unique_ptr<SharedFileSystem>> open_shared_file_system(
+    blockstore::BlockStore& store, Backend& backend, core::Env& env, const core::Clock& clock,
+    core::Rng& rng, SharedOptions options) {
+  SYNAPSE_RETURN_IF_ERROR(options.import.validate());
+  SYNAPSE_RETURN_IF_ERROR(env.create_dirs(options.state_dir / "scratch", 0700));
+  SYNAPSE_ASSIGN_OR_RETURN(auto opened, OwnState::open(env, options.state_dir, options.sync));
+  auto fs = std::make_unique<SharedFs>(store, backend, env, clock, rng, std::move(options),
+                                       std::move(opened.first));
+  SYNAPSE_RETURN_IF_ERROR(fs->load(std::move(opened.second)));
+  return std::unique_ptr<SharedFileSystem>(std::move(fs));
+}
+
+// ---- inodes ----
+
+Ino SharedFs::ino_for(Ino parent, const std::string& name, NodeKind kind, FileType type) {
+  auto [it, inserted] = by_name_.try_emplace({parent, name}, 0);
+  if (!inserted) {
+    Inode& inode = inodes_[it->second];
+    if (inode.type == type && inode.kind == kind) return it->second;
+    // The name now holds something of another type: a new inode.
+    inode.parent = 0;
+    drop_if_unused(it->second);
+  }
+  const Ino ino = next_ino_++;
+  it->second = ino;
+  Inode inode;
+  inode.parent = parent;
+  inode.name = name;
+  inode.kind = kind;
+  inode.type = type;
+  inodes_.emplace(ino, std::move(inode));
+  return ino;
+}
+
+void SharedFs::drop_if_unused(Ino ino) {
+  auto it = inodes_.find(ino);
+  if (it == inodes_.end() || ino == kRootIno) return;
+  if (it->second.lookups > 0 || it->second.handles > 0) return;
+  auto named = by_name_.find({it->second.parent, it->second.name});
+  if (named != by_name_.end() && named->second == ino) by_name_.erase(named);
+  inodes_.erase(it);
+}
+
+void SharedFs::detach(Ino parent, const std::string& name) {
+  auto it = by_name_.find({parent, name});
+  if (it == by_name_.end()) return;
+  const Ino ino = it->second;
+  by_name_.erase(it);
+  Inode& inode = inodes_[ino];
+  inode.last = attr_of(ino);
+  inode.parent = 0;
+  drop_if_unused(ino);
+}
+
+Attr SharedFs::attr_for(Ino ino, const Resolved& resolved) {
+  const Entry& entry = resolved.entry;
+  Attr attr;
+  attr.ino = ino;
+  attr.type = type_of(entry.kind);
+  attr.mode = entry.mode;
+  attr.size = entry.kind == EntryKind::kSymlink ? entry.target.size() : entry.size;
+  attr.nlink = entry.kind == EntryKind::kDirectory ? 2 : 1;
+  attr.mtime_ns = entry.mtime_ns;
+  attr.ctime_ns = static_cast<int64_t>(entry.version.hlc.wall_ms()) * kNsPerMs;
+  auto it = inodes_.find(ino);
+  if (it != inodes_.end()) {
+    if (entry.kind == EntryKind::kDirectory) it->second.dirs = entry.dirs;
+    if (const auto& file = it->second.open; file && file->dirty) {
+      attr.size = file->size;
+      attr.mtime_ns = file->mtime_ns;
+      attr.mode = file->mode;
+    }
+    it->second.last = attr;
+  }
+  return attr;
+}
+
+// Attributes of an inode from what is cached, without revalidating (under mu_).
+Attr SharedFs::attr_of(Ino ino) {
+  auto result = getattr_locked(ino);
+  return result ? *result : inodes_[ino].last;
+}
+
+core::Result<Attr> SharedFs::getattr_locked(Ino ino) {
+  auto it = inodes_.find(ino);
+  if (it == inodes_.end()) return make_error(ErrorCode::kNotFound, "stale inode");
+  Inode& inode = it->second;
+  if (ino == kRootIno) {
+    Attr attr;
+    attr.ino = kRootIno;
+    attr.type = FileType::kDirectory;
+    attr.mode = 0755;
+    attr.nlink = 2;
+    return attr;
+  }
+  if (inode.kind != NodeKind::kShared) return special_attr(ino, inode);
+  if (inode.parent == 0) {
+    Attr attr = inode.last;
+    if (const auto& file = inode.open; file) {
+      attr.size = file->size;
+      attr.mtime_ns = file->mtime_ns;
+      attr.mode = file->mode;
+    }
+    return attr;
+  }
+  const std::string name = inode.name;
+  SYNAPSE_ASSIGN_OR_RETURN(const Resolved* resolved, find(inode.parent, name));
+  if (!resolved || type_of(resolved->entry.kind) != inode.type) {
+    if (inode.open) return inode.last;  // an open file keeps working after it is replaced
+    return make_error(ErrorCode::kNotFound, name + " no longer exists");
+  }
+  return attr_for(ino, *resolved);
+}
+
+core::Status SharedFs::check_name(std::string_view name) const {
+  if (name.size() > kMaxNameLength) {
+    return make_error(ErrorCode::kNameTooLong, "name longer than 255 bytes");
+  }
+  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string_view::npos) {
+    return make_error(ErrorCode::kInvalidArgument, "invalid name");
+  }
+  return core::ok();
+}
+
+core::Status SharedFs::check_writable_dir(Ino parent) {
+  auto it = inodes_.find(parent);
+  if (it == inodes_.end()) return make_error(ErrorCode::kNotFound, "stale inode");
+  if (it->second.type != FileType::kDirectory) {
+    return make_error(ErrorCode::kNotDirectory, "not a directory");
+  }
+  if (it->second.kind != NodeKind::kShared) {
+    return make_error(ErrorCode::kPermissionDenied, "read-only tree");
+  }
+  if (it->second.parent == 0) return make_error(ErrorCode::kNotFound, "directory was removed");
+  return core::ok();
+}
+
+core::Result<Attr> SharedFs::lookup(Ino parent, std::string_view name_view) {
+  SYNAPSE_RETURN_IF_ERROR(check_name(name_view));
+  const std::string name(name_view);
+  bool special = false;
+  {
+    Lock lock(mu_);
+    auto it = inodes_.find(parent);
+    if (it == inodes_.end()) return make_error(ErrorCode::kNotFound, "stale inode");
+    special = it->second.kind != NodeKind::kShared || reserved_at_root(parent, name);
+  }
+  if (special) {
+    SYNAPSE_ASSIGN_OR_RETURN(Attr attr, lookup_special(parent, name));
+    Lock lock(mu_);
+    ++inodes_[attr.ino].lookups;
+    return attr;
+  }
+  SYNAPSE_ASSIGN_OR_RETURN(auto dirs, dirs_of(parent));
+  refresh(dirs);
+  Lock lock(mu_);
+  SYNAPSE_ASSIGN_OR_RETURN(const Resolved* resolved, find(parent, name));
+  if (!resolved) return make_error(ErrorCode::kNotFound, name + " does not exist");
+  const Ino ino = ino_for(parent, name, NodeKind::kShared, type_of(resolved->entry.kind));
+  ++inodes_[ino].lookups;
+  return attr_for(ino, *resolved);
+}
+
+void SharedFs::forget(Ino ino, uint64_t count) {
+  Lock lock(mu_);
+  auto it = inodes_.find(ino);
+  if (it == inodes_.end() || ino == kRootIno) return;
+  it->second.lookups -= std::min(it->second.lookups, count);
+  drop_if_unused(ino);
+}
+
+core::Result<Attr> SharedFs::getattr(Ino ino) {
+  std::vector<DirId> parent_dirs;
+  {
+    Lock lock(mu_);
+    auto it = inodes_.find(ino);
+    if (it == inodes_.end()) return make_error(ErrorCode::kNotFound, "stale inode");
+    if (it->second.kind == NodeKind::kShared && it->second.parent != 0 && ino != kRootIno) {
+      parent_dirs = inodes_[it->second.parent].dirs;
+    }
+  }
+  refresh(parent_dirs);
+  Lock lock(mu_);
+  return getattr_locked(ino);
+}
+
+core::Result<std::vector<DirEntry>> SharedFs::readdir(Ino dir) {
+  bool special = false;
+  {
+    Lock lock(mu_);
+    auto it = inodes_.find(dir);
+    if (it == inodes_.end()) return make_error(ErrorCode::kNotFound, "stale inode");
+    special = it->second.kind != NodeKind::kShared;
+  }
+  if (special) return readdir_special(dir);
+  SYNAPSE_ASSIGN_OR_RETURN(auto dirs, dirs_of(dir));
+  refresh(dirs);
+  Lock lock(mu_);
+  auto it = inodes_.find(dir);
+  if (it == inodes_.end()) return make_error(ErrorCode::kNotFound, "stale inode");
+  if (it->second.parent == 0) return make_error(ErrorCode::kNotFound, "directory was removed");
+  std::vector<DirEntry> out;
+  if (dir == kRootIno) {
+    for (std::string_view name : {kCidDirName, kPeersDirName}) {
+      const Ino ino = ino_for(dir, std::string(name),
+                              name == kCidDirName ? NodeKind::kCidRoot : NodeKind::kPeersRoot,
+                              FileType::kDirectory);
+      out.push_back({std::string(name), special_attr(ino, inodes_[ino])});
+    }
+  }
+  const DirView view = view_of(it->second.dirs);  // a copy: attr_for may touch views_
+  for (const auto& [name, resolved] : view) {
+    if (reserved_at_root(dir, name)) continue;
+    const Ino ino = ino_for(dir, name, NodeKind::kShared, type_of(resolved.entry.kind));
+    out.push_back({name, attr_for(ino, resolved)});
+  }
+  return out;
+}
+
+// ---- handles and the data path ----
+
+HandleId SharedFs::add_handle(Handle handle) {
+  const HandleId id = next_handle_++;
+  ++inodes_[handle.ino].handles;
+  handles_.emplace(id, std::move(handle));
+  return id;
+}
+
+core::Result<Handle*> SharedFs::handle(HandleId id) {
+  Lock lock(mu_);
+  auto it = handles_.find(id);
+  if (it == handles_.end()) return make_error(ErrorCode::kInvalidArgument, "unknown handle");
+  return &it->second;  // stable: unordered_map nodes do not move
+}
+
+core::Status SharedFs::ensure_local(const std::optional<crypto::Cid>& content,
+                                    const WriterId& writer, uint64_t size) {
+  if (!content) return core::ok();
+  {
+    Lock lock(mu_);
+    touch_cached(*content);
+    if (complete_.count(*content)) return core::ok();
+  }
+  SYNAPSE_RETURN_IF_ERROR(backend_.fetch(*content, writer, options_.network_timeout));
+  Lock lock(mu_);
+  complete_.insert(*content);
+  if (writer != self_) note_cached(*content, size);
+  return core::ok();
+}
+
+// The shared state of an open file, created on the first open: fetches the content first.
+core::Result<std::shared_ptr<OpenFile>> SharedFs::open_file(Ino ino, bool truncate) {
+  std::vector<DirId> parent_dirs;
+  {
+    Lock lock(mu_);
+    auto it = inodes_.find(ino);
+    if (it == inodes_.end()) return make_error(ErrorCode::kNotFound, "stale inode");
+    if (it->second.open) return it->second.open;
+    if (it->second.parent != 0) parent_dirs = inodes_[it->second.parent].dirs;
+  }
+  refresh(parent_dirs);  // close-to-open: what other nodes closed before this open
+  std::optional<crypto::Cid> content;
+  WriterId writer{};
+  uint32_t mode = 0644;
+  int64_t mtime_ns = 0;
+  uint64_t size = 0;
+  {
+    Lock lock(mu_);
+    Inode& inode = inodes_[ino];
+    if (inode.open) return inode.open;
+    if (inode.type == FileType::kDirectory) {
+      return make_error(ErrorCode::kIsDirectory, "is a directory");
+    }
+    if (inode.parent == 0) return make_error(ErrorCode::kNotFound, "file was removed");
+    SYNAPSE_ASSIGN_OR_RETURN(const Resolved* resolved, find(inode.parent, inode.name));
+    if (!resolved) return make_error(ErrorCode::kNotFound, inode.name + " no longer exists");
+    content = resolved->entry.content;
+    writer = resolved->entry.version.writer;
+    size = resolved->entry.size;
+    mode = resolved->entry.mode;
+    mtime_ns = resolved->entry.mtime_ns;
+  }
+  if (!truncate) SYNAPSE_RETURN_IF_ERROR(ensure_local(content, writer, size));
+  auto file = std::make_shared<OpenFile>();
+  SYNAPSE_ASSIGN_OR_RETURN(
+      file->staged,
+      StagedFile::open(store_, env_, options_.state_dir / "scratch",
+                       truncate ? std::nullopt : content, options_.import.chunk_size));
+  file->base = truncate ? std::nullopt : content;
+  file->base_writer = writer;
+  file->size = file->staged->size();
+  file->mode = mode;
+  file->mtime_ns = mtime_ns;
+  if (truncate && content) {
+    file->dirty = true;
+    file->mtime_ns = static_cast<int64_t>(backend_.wall_ms()) * kNsPerMs;
+  }
+  Lock lock(mu_);
+  Inode& inode = inodes_[ino];
+  if (inode.open) return inode.open;  // another thread was first
+  inode.open = file;
+  return file;
+}
+
+core::Result<OpenResult> SharedFs::open(Ino ino, OpenFlags flags) {
+  {
+    Lock lock(mu_);
+    auto it = inodes_.find(ino);
+    if (it == inodes_.end()) return make_error(ErrorCode::kNotFound, "stale inode");
+    Inode& inode = it->second;
+    if (inode.kind != NodeKind::kShared) {
+      if (flags.write || flags.truncate) {
+        return make_error(ErrorCode::kPermissionDenied, "read-only tree");
+      }
+      if (inode.type == FileType::kDirectory) {
+        return make_error(ErrorCode::kIsDirectory, "is a directory");
+      }
+    }
+  }
+  Handle handle{ino, flags, nullptr, {}};
+  std::optional<crypto::Cid> cid_entry;
+  {
+    Lock lock(mu_);
+    const Inode& inode = inodes_[ino];
+    if (inode.kind == NodeKind::kPeersFile) {
+      for (auto& [name, text] : backend_.peer_files()) {
+        if (name == inode.name) handle.text.assign(text.begin(), text.end());
+      }
+      return OpenResult{add_handle(std::move(handle)), false};
+    }
+    if (inode.kind == NodeKind::kCidEntry) cid_entry = inode.cid;
+  }
+  if (cid_entry) {
+    // Content by ID never changes: the kernel may keep what it cached.
+    auto file = std::make_shared<OpenFile>();
+    SYNAPSE_ASSIGN_OR_RETURN(
+        file->staged, StagedFile::open(store_, env_, options_.state_dir / "scratch", cid_entry,
+                                       options_.import.chunk_size));
+    file->base = cid_entry;
+    handle.file = std::move(file);
+    Lock lock(mu_);
+    return OpenResult{add_handle(std::move(handle)), true};
+  }
+  std::shared_ptr<OpenFile> file;
+  SYNAPSE_ASSIGN_OR_RETURN(file, open_file(ino, flags.truncate && flags.write));
+  if (flags.truncate && flags.write && file->size > 0) {
+    std::lock_guard data(file->mu);
+    SYNAPSE_RETURN_IF_ERROR(file->staged->truncate(0));
+    file->size = 0;
+    file->dirty = true;
+    file->mtime_ns = static_cast<int64_t>(backend_.wall_ms()) * kNsPerMs;
+  }
+  Lock lock(mu_);
+  Inode& inode = inodes_[ino];
+  const std::pair<std::optional<crypto::Cid>, uint64_t> now_content{file->base, file->size.load()};
+  const bool keep_cache = !file->dirty && inode.cached_content == now_content;
+  inode.cached_content = now_content;
+  handle.file = file;
+  return OpenResult{add_handle(std::move(handle)), keep_cache};
+}
+
+core::Result<std::pair<Attr, OpenResult>> SharedFs::create(Ino parent, std::string_view name_view,
+                                                           uint32_t mode, OpenFlags flags) {
+  SYNAPSE_RETURN_IF_ERROR(check_name(name_view));
+  const std::string name(name_view);
+  SYNAPSE_ASSIGN_OR_RETURN(auto dirs, dirs_of(parent));
+  refresh(dirs);
+  Ino ino = 0;
+  {
+    Lock lock(mu_);
+    SYNAPSE_RETURN_IF_ERROR(check_writable_dir(parent));
+    if (reserved_at_root(parent, name)) return make_error(ErrorCode::kAlreadyExists, name);
+    SYNAPSE_ASSIGN_OR_RETURN(const Resolved* existing, find(parent, name));
+    if (existing) {
+      if (flags.exclusive) return make_error(ErrorCode::kAlreadyExists, name + " exists");
+      if (existing->entry.kind == EntryKind::kDirectory) {
+        return make_error(ErrorCode::kIsDirectory, name + " is a directory");
+      }
+      ino = ino_for(parent, name, NodeKind::kShared, type_of(existing->entry.kind));
+    } else {
+      Entry entry;
+      entry.kind = EntryKind::kFile;
+      entry.mode = mode & 07777;
+      entry.mtime_ns = static_cast<int64_t>(backend_.wall_ms()) * kNsPerMs;
+      SYNAPSE_RETURN_IF_ERROR(put_record(inodes_[parent].dirs, name, std::move(entry), {}));
+      ino = ino_for(parent, name, NodeKind::kShared, FileType::kRegular);
+    }
+    ++inodes_[ino].lookups;
+  }
+  auto opened = open(ino, flags);
+  Lock lock(mu_);
+  if (!opened) {
+    inodes_[ino].lookups--;
+    drop_if_unused(ino);
+    return tl::unexpected(opened.error());
+  }
+  return std::pair{attr_of(ino), *opened};
+}
+
+core::Result<size_t> SharedFs::read(HandleId id, uint64_t offset, std::span<uint8_t> out) {
+  SYNAPSE_ASSIGN_OR_RETURN(Handle * h, handle(id));
+  if (!h->file) {
+    if (offset >= h->text.size()) return 0;
+    const size_t n = std::min<size_t>(out.size(), h->text.size() - offset);
+    std::copy_n(h->text.begin() + static_cast<ptrdiff_t>(offset), n, out.begin());
+    return n;
+  }
+  std::lock_guard data(h->file->mu);
+  auto n = h->file->staged->read(offset, out);
+  if (!n && n.error().code() == ErrorCode::kNotFound && h->file->base) {
+    // A cached block was collected since the open: fetch the content again.
+    {
+      Lock lock(mu_);
+      complete_.erase(*h->file->base);
+    }
+    SYNAPSE_RETURN_IF_ERROR(ensure_local(h->file->base, h->file->base_writer));
+    n = h->file->staged->read(offset, out);
+  }
+  return n;
+}
+
+core::Result<size_t> SharedFs::write(HandleId id, uint64_t offset, std::span<const uint8_t> data) {
+  SYNAPSE_ASSIGN_OR_RETURN(Handle * h, handle(id));
+  if (!h->flags.write || !h->file) {
+    return make_error(ErrorCode::kInvalidArgument, "handle not open for writing");
+  }
+  OpenFile& file = *h->file;
+  std::lock_guard lock(file.mu);
+  if (h->flags.append) offset = file.staged->size();
+  SYNAPSE_RETURN_IF_ERROR(file.staged->write(offset, data));
+  file.size = file.staged->size();
+  file.mtime_ns = static_cast<int64_t>(backend_.wall_ms()) * kNsPerMs;
+  file.dirty = true;
+  return data.size();
+}
+
+// Stores the staged content and writes its record (file.mu held by the caller).
+core::Status SharedFs::commit(Ino ino, OpenFile& file) {
+  if (!file.dirty) return core::ok();
+  std::optional<crypto::Cid> root = file.base;
+  if (file.staged->dirty()) {
+    root.reset();
+    if (file.staged->size() > 0) {
+      auto content = file.staged->content();
+      SYNAPSE_ASSIGN_OR_RETURN(
+          auto imported, blockstore::import_file(store_, *content, options_.import, true, {}, 1));
+      root = imported.root;
+    }
+  }
+  Entry entry;
+  entry.kind = EntryKind::kFile;
+  entry.content = root;
+  entry.size = file.staged->size();
+  entry.mode = file.mode;
+  entry.mtime_ns = file.mtime_ns;
+  core::Status written = core::ok();
+  {
+    Lock lock(mu_);
+    Inode& inode = inodes_[ino];
+    if (inode.parent != 0) {
+      auto shown = find(inode.parent, inode.name);
+      written = shown ? put_record(inodes_[inode.parent].dirs, inode.name, std::move(entry),
+                                   versions_of(*shown))
+                      : core::Status(tl::unexpected(shown.error()));
+    }
+    if (written) inode.cached_content = std::pair{root, file.staged->size()};
+  }
+  // import_file pinned the new content once more than the record needs.
+  if (root && file.staged->dirty()) (void)store_.unpin(*root);
+  SYNAPSE_RETURN_IF_ERROR(written);
+  SYNAPSE_RETURN_IF_ERROR(file.staged->rebase(root));
+  file.base = root;
+  file.base_writer = self_;
+  file.dirty = false;
+  return core::ok();
+}
+
+core::Status SharedFs::flush(HandleId id) {
+  SYNAPSE_ASSIGN_OR_RETURN(Handle * h, handle(id));
+  if (!h->file || !h->flags.write) return core::ok();
+  std::lock_guard lock(h->file->mu);
+  return commit(h->ino, *h->file);
+}
+
+core::Status SharedFs::fsync(HandleId id) {
+  SYNAPSE_ASSIGN_OR_RETURN(Handle * h, handle(id));
+  if (!h->file) return core::ok();
+  std::optional<crypto::Cid> root;
+  {
+    std::lock_guard lock(h->file->mu);
+    SYNAPSE_RETURN_IF_ERROR(commit(h->ino, *h->file));
+    root = h->file->base;
+  }
+  SYNAPSE_RETURN_IF_ERROR(publish_now());
+  // The content and the directory layer that names it: with both replicated, the file
+  // survives its writer.
+  std::optional<crypto::Cid> layer;
+  {
+    Lock lock(mu_);
+    const Inode& inode = inodes_[h->ino];
+    if (inode.parent != 0 && !inodes_[inode.parent].dirs.empty()) {
+      layer = dirs_[inodes_[inode.parent].dirs.front()].own_root;
+    }
+  }
+  for (const auto& cid : {root, layer}) {
+    if (cid) SYNAPSE_RETURN_IF_ERROR(backend_.wait_replicated(*cid, options_.fsync_timeout));
+  }
+  return core::ok();
+}
+
+core::Status SharedFs::release(HandleId id) {
+  SYNAPSE_ASSIGN_OR_RETURN(Handle * h, handle(id));
+  core::Status committed = core::ok();
+  if (h->file && h->flags.write) {
+    std::lock_guard lock(h->file->mu);
+    committed = commit(h->ino, *h->file);
+  }
+  Lock lock(mu_);
+  const Ino ino = h->ino;
+  handles_.erase(id);
+  Inode& inode = inodes_[ino];
+  if (--inode.handles == 0) inode.open.reset();
+  drop_if_unused(ino);
+  return committed;
+}
+
+core::Result<Attr> SharedFs::setattr(Ino ino, const SetAttr& changes,
+                                     std::optional<HandleId> handle_id) {
+  FileType type;
+  bool open_now = false;
+  {
+    Lock lock(mu_);
+    auto it = inodes_.find(ino);
+    if (it == inodes_.end()) return make_error(ErrorCode::kNotFound, "stale inode");
+    if (it->second.kind != NodeKind::kShared || ino == kRootIno) {
+      return make_error(ErrorCode::kPermissionDenied, "read-only");
+    }
+    type = it->second.type;
+    open_now = it->second.open != nullptr;
+  }
+  if (changes.size && type == FileType::kDirectory) {
+    return make_error(ErrorCode::kIsDirectory, "is a directory");
+  }
+  if (type == FileType::kRegular && (changes.size || open_now)) {
+    // Files change through their open state, shared with any open handle.
+    std::optional<HandleId> temporary;
+    if (!handle_id || !handle(*handle_id)) {
+      SYNAPSE_ASSIGN_OR_RETURN(auto opened, open(ino, OpenFlags{.write = true}));
+      temporary = opened.handle;
+      handle_id = opened.handle;
+    }
+    auto changed = [&]() -> core::Status {
+      SYNAPSE_ASSIGN_OR_RETURN(Handle * h, handle(*handle_id));
+      std::lock_guard lock(h->file->mu);
+      OpenFile& file = *h->file;
+      if (changes.size) {
+        SYNAPSE_RETURN_IF_ERROR(file.staged->truncate(*changes.size));
+        file.size = *changes.size;
+        file.mtime_ns = static_cast<int64_t>(backend_.wall_ms()) * kNsPerMs;
+      }
+      if (changes.mode) file.mode = *changes.mode & 07777;
+      if (changes.mtime_ns) file.mtime_ns = *changes.mtime_ns;
+      file.dirty = true;
+      return commit(h->ino, file);
+    }();
+    if (temporary) (void)release(*temporary);
+    SYNAPSE_RETURN_IF_ERROR(changed);
+    Lock lock(mu_);
+    return getattr_locked(ino);
+  }
+  // Attributes alone: a new record naming the same content.
+  Lock lock(mu_);
+  Inode& inode = inodes_[ino];
+  if (inode.parent == 0) return make_error(ErrorCode::kNotFound, "removed");
+  SYNAPSE_ASSIGN_OR_RETURN(const Resolved* resolved, find(inode.parent, inode.name));
+  if (!resolved) return make_error(ErrorCode::kNotFound, inode.name + " no longer exists");
+  Entry entry = resolved->entry;
+  if (changes.mode) entry.mode = *changes.mode & 07777;
+  if (changes.mtime_ns) entry.mtime_ns = *changes.mtime_ns;
+  SYNAPSE_RETURN_IF_ERROR(
+      put_record(inodes_[inode.parent].dirs, inode.name, std::move(entry), resolved->versions));
+  return getattr_locked(ino);
+}
+
+// ---- namespace operations ----
+
+core::Result<Attr> SharedFs::mkdir(Ino parent, std::string_view name_view, uint32_t mode) {
+  SYNAPSE_RETURN_IF_ERROR(check_name(name_view));
+  const std::string name(name_view);
+  SYNAPSE_ASSIGN_OR_RETURN(auto dirs, dirs_of(parent));
+  refresh(dirs);
+  Lock lock(mu_);
+  SYNAPSE_RETURN_IF_ERROR(check_writable_dir(parent));
+  if (reserved_at_root(parent, name)) return make_error(ErrorCode::kAlreadyExists, name);
+  SYNAPSE_ASSIGN_OR_RETURN(const Resolved* existing, find(parent, name));
+  if (existing) return make_error(ErrorCode::kAlreadyExists, name + " exists");
+  DirId id;
+  rng_.fill(id);
+  Entry entry;
+  entry.kind = EntryKind::kDirectory;
+  entry.dirs = {id};
+  entry.mode = mode & 07777;
+  entry.mtime_ns = static_cast<int64_t>(backend_.wall_ms()) * kNsPerMs;
+  dirs_[id].validated = clock_.now();  // new: nobody else can have written there yet
+  SYNAPSE_RETURN_IF_ERROR(put_record(inodes_[parent].dirs, name, std::move(entry), {}));
+  const Ino ino = ino_for(parent, name, NodeKind::kShared, FileType::kDirectory);
+  ++inodes_[ino].lookups;
+  return getattr_locked(ino);
+}
+
+core::Status SharedFs::rmdir(Ino parent, std::string_view name_view) {
+  SYNAPSE_RETURN_IF_ERROR(check_name(name_view));
+  const std::string name(name_view);
+  SYNAPSE_ASSIGN_OR_RETURN(auto dirs, dirs_of(parent));
+  refresh(dirs);
+  std::vector<DirId> child;
+  {
+    Lock lock(mu_);
+    SYNAPSE_RETURN_IF_ERROR(check_writable_dir(parent));
+    SYNAPSE_ASSIGN_OR_RETURN(const Resolved* resolved, find(parent, name));
+    if (!resolved) return make_error(ErrorCode::kNotFound, name + " does not exist");
+    if (resolved->entry.kind != EntryKind::kDirectory) {
+      return make_error(ErrorCode::kNotDirectory, name + " is not a directory");
+    }
+    child = resolved->entry.dirs;
+  }
+  refresh(child, /*force=*/true);  // emptiness is judged on fresh layers
+  Lock lock(mu_);
+  SYNAPSE_ASSIGN_OR_RETURN(const Resolved* resolved, find(parent, name));
+  if (!resolved || resolved->entry.kind != EntryKind::kDirectory) {
+    return make_error(ErrorCode::kNotFound, name + " does not exist");
+  }
+  if (!view_of(resolved->entry.dirs).empty()) {
+    return make_error(ErrorCode::kNotEmpty, name + " is not empty");
+  }
+  SYNAPSE_RETURN_IF_ERROR(put_tombstone(inodes_[parent].dirs, name, resolved->versions));
+  detach(parent, name);
+  return core::ok();
+}
+
+core::Status SharedFs::unlink(Ino parent, std::string_view name_view) {
+  SYNAPSE_RETURN_IF_ERROR(check_name(name_view));
+  const std::string name(name_view);
+  SYNAPSE_ASSIGN_OR_RETURN(auto dirs, dirs_of(parent));
+  refresh(dirs);
+  Lock lock(mu_);
+  SYNAPSE_RETURN_IF_ERROR(check_writable_dir(parent));
+  SYNAPSE_ASSIGN_OR_RETURN(const Resolved* resolved, find(parent, name));
+  if (!resolved) return make_error(ErrorCode::kNotFound, name + " does not exist");
+  if (resolved->entry.kind == EntryKind::kDirectory) {
+    return make_error(ErrorCode::kIsDirectory, name + " is a directory");
+  }
+  SYNAPSE_RETURN_IF_ERROR(put_tombstone(inodes_[parent].dirs, name, resolved->versions));
+  detach(parent, name);
+  return core::ok();
+}
+
+core::Status SharedFs::rename(Ino parent, std::string_view name_view, Ino new_parent,
+                              std::string_view new_name_view, RenameMode mode) {
+  SYNAPSE_RETURN_IF_ERROR(check_name(name_view));
+  SYNAPSE_RETURN_IF_ERROR(check_name(new_name_view));
+  const std::string name(name_view), new_name(new_name_view);
+  SYNAPSE_ASSIGN_OR_RETURN(auto from_dirs, dirs_of(parent));
+  SYNAPSE_ASSIGN_OR_RETURN(auto to_dirs, dirs_of(new_parent));
+  refresh(from_dirs);
+  refresh(to_dirs);
+  // Records name their content, which the renaming node must hold: fetch it first.
+  for (int attempt = 0;; ++attempt) {
+    std::vector<std::pair<crypto::Cid, WriterId>> needed;
+    {
+      Lock lock(mu_);
+      SYNAPSE_RETURN_IF_ERROR(check_writable_dir(parent));
+      SYNAPSE_RETURN_IF_ERROR(check_writable_dir(new_parent));
+      if (reserved_at_root(new_parent, new_name)) {
+        return make_error(ErrorCode::kPermissionDenied, new_name + " is reserved");
+      }
+      SYNAPSE_ASSIGN_OR_RETURN(const Resolved* from, find(parent, name));
+      if (!from) return make_error(ErrorCode::kNotFound, name + " does not exist");
+      SYNAPSE_ASSIGN_OR_RETURN(const Resolved* to, find(new_parent, new_name));
+      for (const Resolved* r : {from, to}) {
+        if (r && r->entry.content && !complete_.count(*r->entry.content)) {
+          needed.emplace_back(*r->entry.content, r->entry.version.writer);
+        }
+      }
+      if (needed.empty() || attempt > 0) break;
+    }
+    for (const auto& [cid, writer] : needed) SYNAPSE_RETURN_IF_ERROR(ensure_local(cid, writer));
+  }
+  Lock lock(mu_);
+  SYNAPSE_ASSIGN_OR_RETURN(const Resolved* from_ptr, find(parent, name));
+  if (!from_ptr) return make_error(ErrorCode::kNotFound, name + " does not exist");
+  const Resolved from = *from_ptr;
+  SYNAPSE_ASSIGN_OR_RETURN(const Resolved* to_ptr, find(new_parent, new_name));
+  const std::optional<Resolved> to = to_ptr ? std::optional(*to_ptr) : std::nullopt;
+  if (parent == new_parent && name == new_name) return core::ok();
+  const bool from_dir = from.entry.kind == EntryKind::kDirectory;
+  if (mode == RenameMode::kNoReplace && to) return make_error(ErrorCode::kAlreadyExists, new_name);
+  if (mode == RenameMode::kExchange && !to) return make_error(ErrorCode::kNotFound, new_name);
+  if (to && mode != RenameMode::kExchange) {
+    const bool to_dir = to->entry.kind == EntryKind::kDirectory;
+    if (from_dir && !to_dir) return make_error(ErrorCode::kNotDirectory, new_name);
+    if (!from_dir && to_dir) return make_error(ErrorCode::kIsDirectory, new_name);
+    if (to_dir && !view_of(to->entry.dirs).empty()) {
+      return make_error(ErrorCode::kNotEmpty, new_name + " is not empty");
+    }
+  }
+  // A directory cannot move below itself.
+  for (const auto* moving : {&from, to ? &*to : nullptr}) {
+    if (!moving || moving->entry.kind != EntryKind::kDirectory) continue;
+    const Ino other = moving == &from ? new_parent : parent;
+    for (Ino at = other; at != kRootIno && at != 0; at = inodes_[at].parent) {
+      if (inodes_[at].dirs == moving->entry.dirs) {
+        return make_error(ErrorCode::kInvalidArgument, "cannot move a directory below itself");
+      }
+    }
+  }
+  const std::vector<DirId> src = inodes_[parent].dirs, dst = inodes_[new_parent].dirs;
+  if (mode == RenameMode::kExchange) {
+    SYNAPSE_RETURN_IF_ERROR(put_record(dst, new_name, from.entry, to->versions));
+    SYNAPSE_RETURN_IF_ERROR(put_record(src, name, to->entry, from.versions));
+  } else {
+    std::vector<Version> replaced = from.versions;
+    if (to) replaced.insert(replaced.end(), to->versions.begin(), to->versions.end());
+    SYNAPSE_RETURN_IF_ERROR(put_record(dst, new_name, from.entry, replaced));
+    SYNAPSE_RETURN_IF_ERROR(put_tombstone(src, name, from.versions));
+  }
+  // Inodes follow their entries.
+  auto from_ino = by_name_.find({parent, name});
+  const std::optional<Ino> moved =
+      from_ino == by_name_.end() ? std::nullopt : std::optional(from_ino->second);
+  if (moved) by_name_.erase(from_ino);
+  auto to_ino = by_name_.find({new_parent, new_name});
+  const std::optional<Ino> displaced =
+      to_ino == by_name_.end() ? std::nullopt : std::optional(to_ino->second);
+  if (displaced) by_name_.erase(to_ino);
+  if (moved) {
+    inodes_[*moved].parent = new_parent;
+    inodes_[*moved].name = new_name;
+    by_name_[{new_parent, new_name}] = *moved;
+  }
+  if (displaced) {
+    Inode& other = inodes_[*displaced];
+    if (mode == RenameMode::kExchange) {
+      other.parent = parent;
+      other.name = name;
+      by_name_[{parent, name}] = *displaced;
+    } else {
+      other.parent = 0;
+      drop_if_unused(*displaced);
+    }
+  }
+  return core::ok();
+}
+
+core::Result<Attr> SharedFs::symlink(Ino parent, std::string_view name_view,
+                                     std::string_view target) {
+  SYNAPSE_RETURN_IF_ERROR(check_name(name_view));
+  if (target.empty() || target.size() > kMaxSymlinkLength) {
+    return make_error(target.empty() ? ErrorCode::kInvalidArgument : ErrorCode::kNameTooLong,
+                      "bad symlink target");
+  }
+  const std::string name(name_view);
+  SYNAPSE_ASSIGN_OR_RETURN(auto dirs, dirs_of(parent));
+  refresh(dirs);
+  Lock lock(mu_);
+  SYNAPSE_RETURN_IF_ERROR(check_writable_dir(parent));
+  if (reserved_at_root(parent, name)) return make_error(ErrorCode::kAlreadyExists, name);
+  SYNAPSE_ASSIGN_OR_RETURN(const Resolved* existing, find(parent, name));
+  if (existing) return make_error(ErrorCode::kAlreadyExists, name + " exists");
+  Entry entry;
+  entry.kind = EntryKind::kSymlink;
+  entry.target = std::string(target);
+  entry.mode = 0777;
+  entry.mtime_ns = static_cast<int64_t>(backend_.wall_ms()) * kNsPerMs;
+  SYNAPSE_RETURN_IF_ERROR(put_record(inodes_[parent].dirs, name, std::move(entry), {}));
+  const Ino ino = ino_for(parent, name, NodeKind::kShared, FileType::kSymlink);
+  ++inodes_[ino].lookups;
+  return getattr_locked(ino);
+}
+
+core::Result<std::string> SharedFs::readlink(Ino ino) {
+  Lock lock(mu_);
+  auto it = inodes_.find(ino);
+  if (it == inodes_.end()) return make_error(ErrorCode::kNotFound, "stale inode");
+  if (it->second.type != FileType::kSymlink || it->second.parent == 0) {
+    return make_error(ErrorCode::kInvalidArgument, "not a symlink");
+  }
+  SYNAPSE_ASSIGN_OR_RETURN(const Resolved* resolved, find(it->second.parent, it->second.name));
+  if (!resolved || resolved->entry.kind != EntryKind::kSymlink) {
+    return make_error(ErrorCode::kNotFound, "symlink no longer exists");
+  }
+  return resolved->entry.target;
+}
+
+core::Result<FsStats> SharedFs::statfs() {
+  FsStats stats = backend_.stats();
+  Lock lock(mu_);
+  stats.files = inodes_.size();
+  return stats;
+}
+
+}  // namespace synapse::fs
