@@ -248,3 +248,29 @@ core::Result<ImportResult> import_file(BlockStore& store, core::SequentialFile& 
 }
 
 }  // namespace synapse::blockstore
+
+namespace synapse::blockstore {
+
+core::Result<ImportResult> import_bytes(BlockStore& store, core::ByteView data,
+                                        const ImportOptions& options, bool pin) {
+  SYNAPSE_RETURN_IF_ERROR(options.validate());
+  DagBuilder builder(options);
+  std::vector<Block> blocks;
+  size_t offset = 0;
+  // An empty file is one empty chunk, as in import_file().
+  do {
+    const size_t size = std::min(options.chunk_size, data.size() - offset);
+    Block leaf = DagBuilder::make_leaf(
+        options, core::Bytes(data.begin() + offset, data.begin() + offset + size));
+    builder.add_leaf(DagBuilder::leaf_node(leaf, size), blocks);
+    blocks.push_back(std::move(leaf));
+    offset += size;
+  } while (offset < data.size());
+  ImportResult result{.root = builder.finish(blocks).cid, .file_size = data.size()};
+  result.blocks = blocks.size();
+  SYNAPSE_ASSIGN_OR_RETURN(result.new_blocks, store.put_many(blocks));
+  if (pin) SYNAPSE_RETURN_IF_ERROR(store.pin(result.root));
+  return result;
+}
+
+}  // namespace synapse::blockstore

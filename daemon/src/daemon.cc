@@ -97,12 +97,16 @@ class Daemon final : public DaemonState {
     data_ =
         std::make_unique<DataService>(DataOptions{options_.replication, options_.repair_interval},
                                       *store_, *exchange_, *runtime_, rng_);
-    SYNAPSE_ASSIGN_OR_RETURN(
-        fs_host_, FsHost::create(loop_,
-                                 FsHostOptions{options_.home / "fs", options_.mount,
-                                               options_.store.sync, options_.store.capacity,
-                                               options_.fs_cache_size, options_.fsync_timeout},
-                                 options_.identity, *store_, *runtime_, *exchange_, *data_));
+    auto fs_host = FsHost::create(
+        loop_,
+        FsHostOptions{options_.home / "fs", options_.mount, options_.store.sync,
+                      options_.store.capacity, options_.fs_cache_size, options_.fsync_timeout},
+        options_.identity, *store_, *runtime_, *exchange_, *data_);
+    if (!fs_host) {
+      shutdown();
+      return tl::unexpected(fs_host.error());
+    }
+    fs_host_ = std::move(*fs_host);
     ++open_handles_;
 
     std::error_code ignored;

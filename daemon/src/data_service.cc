@@ -14,7 +14,9 @@ using nlohmann::json;
 using namespace std::chrono_literals;
 
 // Checks running at once (each probes up to ~25 nodes).
-constexpr size_t kMaxRunningChecks = 2;
+constexpr size_t kMaxRunningChecks = 8;
+// A replication check that has not finished after this long is given up.
+constexpr core::Duration kCheckDeadline = 60s;
 // A node that accepted a replica counts as a holder this long while it fetches.
 constexpr core::Duration kPendingReplicaGrace = 120s;
 // How soon a root with replicas on their way is checked again.
@@ -160,14 +162,29 @@ void DataService::tick(core::MonoTime now) {
       if (!state.announced) announce(root, now);
     }
   }
+  // A check whose answers never all came is given up (and logged), so that it cannot hold one
+  // of the few check slots for good.
+  for (auto it = running_checks_.begin(); it != running_checks_.end();) {
+    if (now - it->second.second < kCheckDeadline) {
+      ++it;
+      continue;
+    }
+    spdlog::warn("{}: replication check unanswered after {} s; giving it up",
+                 it->second.first.to_string(), seconds(kCheckDeadline));
+    if (auto state = roots_.find(it->second.first); state != roots_.end()) {
+      state->second.checking = false;
+    }
+    it = running_checks_.erase(it);
+  }
   for (auto& entry : roots_) {
     RootState& state = entry.second;
-    if (running_checks_ >= kMaxRunningChecks) break;
+    if (running_checks_.size() >= kMaxRunningChecks) break;
     if (state.checking || now < state.next_check) continue;
     state.checking = true;
-    ++running_checks_;
-    check(entry.first, false, [this, root = entry.first](size_t) {
-      --running_checks_;
+    const uint64_t id = next_check_id_++;
+    running_checks_.emplace(id, std::pair{entry.first, now});
+    check(entry.first, false, [this, id, root = entry.first](size_t) {
+      if (running_checks_.erase(id) == 0) return;  // given up already
       auto it = roots_.find(root);
       if (it == roots_.end()) return;
       it->second.checking = false;

@@ -124,7 +124,8 @@ class DataService {
   std::set<crypto::Cid> replicating_;       // replicas being fetched
   std::map<uint64_t, GetSession> gets_;
   uint64_t next_get_ = 1;
-  size_t running_checks_ = 0;
+  std::map<uint64_t, std::pair<crypto::Cid, core::MonoTime>> running_checks_;  // id -> root, start
+  uint64_t next_check_id_ = 1;
   std::optional<Leave> leave_;
 };
 

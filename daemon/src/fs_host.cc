@@ -93,10 +93,6 @@ class Host final : public FsHost {
         backend_(*this) {}
 
   core::Status init() {
-    uv_async_init(loop_, &async_, [](uv_async_t* async) {
-      core::guarded("fs calls", [&] { static_cast<Host*>(async->data)->run_posted(); });
-    });
-    async_.data = this;
     fs::SharedOptions fs_options;
     fs_options.state_dir = options_.state_dir;
     fs_options.sync = options_.sync;
@@ -106,6 +102,11 @@ class Host final : public FsHost {
         fs::open_shared_file_system(store_, backend_, core::Env::posix(), clock_, rng_, fs_options);
     if (!opened) return tl::unexpected(opened.error());
     fs_ = std::move(*opened);
+    // Only once nothing can fail: the handle must be closed (close()) before this is destroyed.
+    uv_async_init(loop_, &async_, [](uv_async_t* async) {
+      core::guarded("fs calls", [&] { static_cast<Host*>(async->data)->run_posted(); });
+    });
+    async_.data = this;
     publisher_ = std::thread([this] { publish_loop(); });
     return core::ok();
   }

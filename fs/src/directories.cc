@@ -10,23 +10,6 @@ namespace synapse::fs {
 
 namespace {
 
-// A SequentialFile over bytes in memory: how an encoded layer reaches the importer.
-class BytesFile final : public core::SequentialFile {
- public:
-  explicit BytesFile(const core::Bytes& bytes) : bytes_(bytes) {}
-  core::Result<size_t> read(std::span<uint8_t> buffer) override {
-    const size_t n = std::min(buffer.size(), bytes_.size() - offset_);
-    std::memcpy(buffer.data(), bytes_.data() + offset_, n);
-    offset_ += n;
-    return n;
-  }
-  std::optional<uint64_t> size_hint() const override { return bytes_.size(); }
-
- private:
-  const core::Bytes& bytes_;
-  size_t offset_ = 0;
-};
-
 core::Result<std::shared_ptr<const Layer>> read_layer(blockstore::BlockStore& store,
                                                       const crypto::Cid& root) {
   SYNAPSE_ASSIGN_OR_RETURN(auto reader, blockstore::FileReader::open(store, root));
@@ -143,10 +126,45 @@ const DirView& SharedFs::view_of(const std::vector<DirId>& dirs) {
   for (const DirId& id : dirs) generations.push_back(dirs_[id].generation);
   CachedView& cached = views_[dirs];
   if (cached.generations != generations || generations.empty()) {
-    cached.view = resolve(layers_of(dirs));
+    cached.resolver.reset(layers_of(dirs));
     cached.generations = std::move(generations);
   }
-  return cached.view;
+  return cached.resolver.view();
+}
+
+void SharedFs::set_own_record(const DirId& id, const std::string& name,
+                              std::optional<Entry> entry) {
+  DirState& state = dirs_[id];
+  // The directory's own view, if up to date, stays so incrementally; views of merged
+  // directories (several IDs, rare) resolve again when next used.
+  std::vector<std::pair<CachedView*, size_t>> current;
+  if (auto single = views_.find(std::vector<DirId>{id});
+      single != views_.end() && single->second.generations.size() == 1 &&
+      single->second.generations[0] == state.generation) {
+    current.emplace_back(&single->second, 0);
+  }
+  auto it = state.own.entries.find(name);
+  if (it != state.own.entries.end()) {
+    for (auto& [cached, index] : current) cached->resolver.remove(&it->second);
+  }
+  const Entry* now = nullptr;
+  if (entry) {
+    if (it == state.own.entries.end()) {
+      it = state.own.entries.emplace(name, std::move(*entry)).first;
+    } else {
+      it->second = std::move(*entry);
+    }
+    now = &it->second;
+  } else if (it != state.own.entries.end()) {
+    state.own.entries.erase(it);
+  }
+  ++state.generation;
+  for (auto& [cached, index] : current) {
+    if (now) cached->resolver.add(now);
+    cached->generations[index] = state.generation;
+  }
+  if (!state.dirty) state.dirty_since = clock_.now();
+  state.dirty = true;
 }
 
 core::Result<const Resolved*> SharedFs::find(Ino dir, const std::string& name) {
@@ -176,12 +194,7 @@ core::Status SharedFs::put_record(const std::vector<DirId>& dirs, const std::str
     all.insert(it->second.version);
     all.insert(it->second.replaces.begin(), it->second.replaces.end());
     if (it->second.content) released.push_back(*it->second.content);
-    if (id != dirs.front()) {
-      state.own.entries.erase(it);
-      state.dirty = true;
-      state.dirty_since = clock_.now();
-      ++state.generation;
-    }
+    if (id != dirs.front()) set_own_record(id, name, std::nullopt);
   }
   entry.name = name;
   entry.version = next_version();
@@ -204,11 +217,7 @@ core::Status SharedFs::put_record(const std::vector<DirId>& dirs, const std::str
     return journaled;
   }
   const std::optional<crypto::Cid> added = entry.content;
-  DirState& state = dirs_[dirs.front()];
-  if (!state.dirty) state.dirty_since = clock_.now();
-  state.dirty = true;
-  state.own.entries[name] = std::move(entry);
-  ++state.generation;
+  set_own_record(dirs.front(), name, std::move(entry));
   for (const crypto::Cid& cid : released) {
     if (store_.unpin(cid)) {
       if (!added || *added != cid) backend_.removed(cid);
@@ -249,8 +258,7 @@ core::Status SharedFs::publish_due(bool everything) {
   }
   core::Status result = core::ok();
   for (const auto& [id, bytes] : work) {
-    BytesFile input(bytes);
-    auto imported = blockstore::import_file(store_, input, options_.import, /*pin=*/true, {}, 1);
+    auto imported = blockstore::import_bytes(store_, bytes, options_.import, /*pin=*/true);
     Lock lock(mu_);
     DirState& state = dirs_[id];
     if (!imported) {

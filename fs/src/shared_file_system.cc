@@ -11,6 +11,8 @@ using core::make_error;
 namespace {
 
 constexpr int64_t kNsPerMs = 1'000'000;
+// Files up to this size are committed from memory on the calling thread.
+constexpr uint64_t kImportInMemory = 4 << 20;
 
 FileType type_of(EntryKind kind) {
   switch (kind) {
@@ -273,9 +275,9 @@ core::Result<std::vector<DirEntry>> SharedFs::readdir(Ino dir) {
 
 // ---- handles and the data path ----
 
-HandleId SharedFs::add_handle(Handle handle) {
+HandleId SharedFs::add_handle(Handle handle, bool counted) {
   const HandleId id = next_handle_++;
-  ++inodes_[handle.ino].handles;
+  if (!counted) ++inodes_[handle.ino].handles;
   handles_.emplace(id, std::move(handle));
   return id;
 }
@@ -302,14 +304,20 @@ core::Status SharedFs::ensure_local(const std::optional<crypto::Cid>& content,
   return core::ok();
 }
 
-// The shared state of an open file, created on the first open: fetches the content first.
+// The shared state of an open file, created on the first open (fetching the content first).
+// Counts the caller's handle on the inode in the same step, so that a release of the last
+// other handle cannot drop the state in between.
 core::Result<std::shared_ptr<OpenFile>> SharedFs::open_file(Ino ino, bool truncate) {
+  const auto share = [](Inode& inode) {
+    ++inode.handles;
+    return inode.open;
+  };
   std::vector<DirId> parent_dirs;
   {
     Lock lock(mu_);
     auto it = inodes_.find(ino);
     if (it == inodes_.end()) return make_error(ErrorCode::kNotFound, "stale inode");
-    if (it->second.open) return it->second.open;
+    if (it->second.open) return share(it->second);
     if (it->second.parent != 0) parent_dirs = inodes_[it->second.parent].dirs;
   }
   refresh(parent_dirs);  // close-to-open: what other nodes closed before this open
@@ -321,7 +329,7 @@ core::Result<std::shared_ptr<OpenFile>> SharedFs::open_file(Ino ino, bool trunca
   {
     Lock lock(mu_);
     Inode& inode = inodes_[ino];
-    if (inode.open) return inode.open;
+    if (inode.open) return share(inode);
     if (inode.type == FileType::kDirectory) {
       return make_error(ErrorCode::kIsDirectory, "is a directory");
     }
@@ -351,9 +359,8 @@ core::Result<std::shared_ptr<OpenFile>> SharedFs::open_file(Ino ino, bool trunca
   }
   Lock lock(mu_);
   Inode& inode = inodes_[ino];
-  if (inode.open) return inode.open;  // another thread was first
-  inode.open = file;
-  return file;
+  if (!inode.open) inode.open = std::move(file);  // unless another thread was first
+  return share(inode);
 }
 
 core::Result<OpenResult> SharedFs::open(Ino ino, OpenFlags flags) {
@@ -399,7 +406,14 @@ core::Result<OpenResult> SharedFs::open(Ino ino, OpenFlags flags) {
   SYNAPSE_ASSIGN_OR_RETURN(file, open_file(ino, flags.truncate && flags.write));
   if (flags.truncate && flags.write && file->size > 0) {
     std::lock_guard data(file->mu);
-    SYNAPSE_RETURN_IF_ERROR(file->staged->truncate(0));
+    auto truncated = file->staged->truncate(0);
+    if (!truncated) {
+      Lock lock(mu_);
+      Inode& inode = inodes_[ino];
+      if (--inode.handles == 0) inode.open.reset();
+      drop_if_unused(ino);
+      return tl::unexpected(truncated.error());
+    }
     file->size = 0;
     file->dirty = true;
     file->mtime_ns = static_cast<int64_t>(backend_.wall_ms()) * kNsPerMs;
@@ -410,7 +424,7 @@ core::Result<OpenResult> SharedFs::open(Ino ino, OpenFlags flags) {
   const bool keep_cache = !file->dirty && inode.cached_content == now_content;
   inode.cached_content = now_content;
   handle.file = file;
-  return OpenResult{add_handle(std::move(handle)), keep_cache};
+  return OpenResult{add_handle(std::move(handle), /*counted=*/true), keep_cache};
 }
 
 core::Result<std::pair<Attr, OpenResult>> SharedFs::create(Ino parent, std::string_view name_view,
@@ -494,10 +508,18 @@ core::Status SharedFs::commit(Ino ino, OpenFile& file) {
   std::optional<crypto::Cid> root = file.base;
   if (file.staged->dirty()) {
     root.reset();
-    if (file.staged->size() > 0) {
+    const uint64_t size = file.staged->size();
+    if (size > 0 && size <= kImportInMemory) {
+      // Small files: hashed on this thread (starting the importer's threads costs more).
+      core::Bytes bytes(size);
+      SYNAPSE_RETURN_IF_ERROR(file.staged->read(0, bytes));
+      SYNAPSE_ASSIGN_OR_RETURN(auto imported,
+                               blockstore::import_bytes(store_, bytes, options_.import, true));
+      root = imported.root;
+    } else if (size > 0) {
       auto content = file.staged->content();
       SYNAPSE_ASSIGN_OR_RETURN(
-          auto imported, blockstore::import_file(store_, *content, options_.import, true, {}, 1));
+          auto imported, blockstore::import_file(store_, *content, options_.import, true, {}, 2));
       root = imported.root;
     }
   }

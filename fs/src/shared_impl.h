@@ -132,6 +132,9 @@ class SharedFs final : public SharedFileSystem {
   core::Status put_tombstone(const std::vector<DirId>& dirs, const std::string& name,
                              const std::vector<Version>& replaces);
   core::Status publish_due(bool everything);
+  // Sets this node's record of `name` in directory ID `id` (nullopt: erases it), keeping the
+  // cached views that were up to date so without a full resolution.
+  void set_own_record(const DirId& id, const std::string& name, std::optional<Entry> entry);
   Version next_version();
 
   // --- block_cache.cc ---
@@ -165,7 +168,8 @@ class SharedFs final : public SharedFileSystem {
   core::Result<std::shared_ptr<OpenFile>> open_file(Ino ino, bool truncate);
   core::Status commit(Ino ino, OpenFile& file);
   core::Result<Handle*> handle(HandleId id);
-  HandleId add_handle(Handle handle);
+  // Registers an open handle; `counted`: open_file() already counted it on its inode.
+  HandleId add_handle(Handle handle, bool counted = false);
   core::Status check_name(std::string_view name) const;
   core::Status check_writable_dir(Ino parent);
 
@@ -183,8 +187,8 @@ class SharedFs final : public SharedFileSystem {
   HlcClock hlc_;
   std::map<DirId, DirState> dirs_;
   struct CachedView {
-    std::vector<uint64_t> generations;
-    DirView view;
+    std::vector<uint64_t> generations;  // of its directory IDs when it was last brought up to date
+    Resolver resolver;
   };
   std::map<std::vector<DirId>, CachedView> views_;
   std::unordered_map<Ino, Inode> inodes_;

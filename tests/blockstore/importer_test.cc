@@ -79,6 +79,13 @@ TEST(Importer, RootCidsMatchTheIpfsReferenceImporterForEveryFixtureAndPreset) {
     EXPECT_EQ(result->file_size, f.size);
     // And the DAG reads back as the same bytes.
     Bytes back = read_all(*store, result->root);
+    // Importing the same bytes from memory, on this thread, gives the same DAG.
+    auto again =
+        blockstore::import_bytes(*make_memory_store(), back, import_preset(f.preset).value(),
+                                 /*pin=*/true);
+    ASSERT_TRUE(again) << again.error().message();
+    EXPECT_EQ(again->root.to_string(), f.cid);
+    EXPECT_EQ(again->blocks, result->blocks);
     ASSERT_EQ(back.size(), f.size);
     for (uint64_t i = 0; i < f.size; ++i) ASSERT_EQ(back[i], fixture_byte(f.file, i)) << i;
   }

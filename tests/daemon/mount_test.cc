@@ -184,7 +184,13 @@ TEST_F(SharedFolder, WritesRenamesAndRemovalsOnOneNodeAreSeenOnEveryOther) {
       return pin["holders"].is_number() && pin["holders"] >= pin["target"];
     });
   };
-  ASSERT_TRUE(eventually(replicated, 60s)) << swarm_.cli(0, {"pin", "ls"}).out;
+  ASSERT_TRUE(eventually(replicated, 150s)) << [&] {
+    auto pins = swarm_.cli(0, {"pin", "ls"});
+    std::string logs;
+    for (size_t i = 0; i < 4; ++i) logs += "--- node " + std::to_string(i) + "\n" + swarm_.log(i);
+    return "pin ls: exit " + std::to_string(pins.exit_code) + "\n" + pins.out + pins.err + logs;
+  }();
+  std::cout << "[ replicas ] node 0's files all have their replicas" << std::endl;
   EXPECT_EQ(swarm_.down(0), 0) << swarm_.log(0);
   const fsys::path d = mount_dir(3);
   EXPECT_EQ(read_text(d / "docs" / "renamed.txt"), "hello from A\n");

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+
+#include "test_util.h"
+
 namespace synapse::fs {
 namespace {
 
@@ -94,6 +98,69 @@ TEST(Resolve, ConcurrentCreatesOfDifferentNamesBothSurvive) {
   const Layer a = layer_of({record("a", EntryKind::kFile, 10, 1)});
   const Layer b = layer_of({record("b", EntryKind::kFile, 10, 2)});
   EXPECT_EQ(resolve_layers({a, b}).size(), 2u);
+}
+
+}  // namespace
+}  // namespace synapse::fs
+
+namespace synapse::fs {
+namespace {
+
+bool same_view(const DirView& a, const DirView& b) {
+  if (a.size() != b.size()) return false;
+  for (auto ia = a.begin(), ib = b.begin(); ia != a.end(); ++ia, ++ib) {
+    if (ia->first != ib->first || !(ia->second.entry == ib->second.entry) ||
+        ia->second.versions != ib->second.versions) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The incremental Resolver always shows what a full resolve() of the same layers shows.
+TEST(Resolver, IncrementalChangesMatchAFullResolution) {
+  const uint64_t seed = synapse::testing::test_seed();
+  SCOPED_TRACE("SYNAPSE_SEED=" + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  std::vector<Layer> layers(3);
+  std::vector<Version> versions;
+  auto random_record = [&](uint8_t writer) {
+    const std::string name = "n" + std::to_string(rng() % 8);
+    const auto kinds = {EntryKind::kFile, EntryKind::kDirectory, EntryKind::kDeleted};
+    Entry entry =
+        record(name, *std::next(kinds.begin(), static_cast<long>(rng() % 3)), rng() % 1000, writer);
+    for (size_t i = 0; i < rng() % 3 && !versions.empty(); ++i) {
+      entry.replaces.push_back(versions[rng() % versions.size()]);
+    }
+    std::sort(entry.replaces.begin(), entry.replaces.end());
+    entry.replaces.erase(std::unique(entry.replaces.begin(), entry.replaces.end()),
+                         entry.replaces.end());
+    versions.push_back(entry.version);
+    return entry;
+  };
+  for (uint8_t w = 1; w <= 2; ++w) {
+    for (int i = 0; i < 6; ++i) {
+      Entry entry = random_record(w);
+      layers[w].entries[entry.name] = entry;
+    }
+  }
+  std::vector<const Layer*> pointers{&layers[0], &layers[1], &layers[2]};
+  Resolver resolver;
+  resolver.reset(pointers);
+  for (int step = 0; step < 500; ++step) {
+    // Layer 0 changes one record at a time, as this node's own layer does.
+    Entry entry = random_record(0);
+    auto it = layers[0].entries.find(entry.name);
+    if (it != layers[0].entries.end()) resolver.remove(&it->second);
+    if (rng() % 5 == 0) {
+      if (it != layers[0].entries.end()) layers[0].entries.erase(it);
+    } else {
+      Entry& slot = layers[0].entries[entry.name];
+      slot = entry;
+      resolver.add(&slot);
+    }
+    ASSERT_TRUE(same_view(resolver.view(), resolve(pointers))) << "step " << step;
+  }
 }
 
 }  // namespace

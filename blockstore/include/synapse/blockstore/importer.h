@@ -93,4 +93,10 @@ core::Result<ImportResult> import_file(BlockStore& store, core::SequentialFile& 
                                        const ImportCallbacks& callbacks = {}, unsigned threads = 2,
                                        size_t batch_bytes = 8 << 20);
 
+// Imports `data`, which is in memory already, on the calling thread (no worker threads, one
+// batch): the same DAG and root as import_file() of the same bytes. For small files, where
+// starting threads costs more than hashing.
+core::Result<ImportResult> import_bytes(BlockStore& store, core::ByteView data,
+                                        const ImportOptions& options, bool pin);
+
 }  // namespace synapse::blockstore

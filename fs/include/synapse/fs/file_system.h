@@ -101,7 +101,8 @@ class FileSystem {
   // `handle` is the open handle the change came through, if any (ftruncate).
   virtual core::Result<Attr> setattr(Ino ino, const SetAttr& changes,
                                      std::optional<HandleId> handle) = 0;
-  // Every entry of a directory (without "." and ".."); each counts no lookup.
+  // Every entry of a directory (without "." and ".."); each counts no lookup (a readdirplus
+  // reply calls lookup() for the entries it hands the kernel).
   virtual core::Result<std::vector<DirEntry>> readdir(Ino dir) = 0;
 
   virtual core::Result<OpenResult> open(Ino ino, OpenFlags flags) = 0;
@@ -122,6 +123,7 @@ class FileSystem {
   // The last reference to the handle is gone; commits what is left.
   virtual core::Status release(HandleId handle) = 0;
 
+  // mkdir and symlink count one lookup on the new inode, as create does.
   virtual core::Result<Attr> mkdir(Ino parent, std::string_view name, uint32_t mode) = 0;
   virtual core::Status rmdir(Ino parent, std::string_view name) = 0;
   virtual core::Status unlink(Ino parent, std::string_view name) = 0;

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -31,10 +32,30 @@ using DirView = std::map<std::string, Resolved>;
 
 DirView resolve(const std::vector<const Layer*>& layers);
 
-// Every version of every record named `name` in `layers`: what a new record for that name
-// replaces.
-std::vector<Version> known_versions(const std::vector<const Layer*>& layers,
-                                    const std::string& name);
+// The same resolution kept up to date one record at a time, so that a change in a directory of
+// n entries costs O(log n) instead of a new resolve(). It keeps pointers to the records it was
+// given: a record must stay where it is until it is removed (call remove() while the record
+// still holds its old contents, change or erase it, then add() what is there now). Not
+// thread-safe.
+class Resolver {
+ public:
+  // Starts over from these layers.
+  void reset(const std::vector<const Layer*>& layers);
+  void add(const Entry* entry);
+  void remove(const Entry* entry);
+  const DirView& view() const { return view_; }
+
+ private:
+  // Recomputes what the records named `name` show.
+  void recompute(const std::string& name);
+  void note_replaces(const Entry& entry, int delta, std::set<std::string>& affected);
+
+  std::map<std::string, std::vector<const Entry*>> by_name_;
+  std::map<Version, int> replaced_;                        // how many records list a version
+  std::map<Version, std::pair<std::string, int>> named_;   // version -> name, record count
+  std::map<std::string, std::vector<std::string>> shown_;  // name -> names shown for it
+  DirView view_;
+};
 
 // "name.conflict-<writer>-<YYYYMMDDTHHMMSSZ>".
 std::string conflict_name(const std::string& name, const Version& version);
