@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -35,6 +36,10 @@ constexpr uint64_t kLayoutVersion = 1;
 constexpr size_t kMapSize = size_t{1} << 40;
 constexpr unsigned kMaxDbs = 8;
 constexpr unsigned kMaxReaders = 512;
+// A write transaction of at least this many bytes lets go of the map when it commits; smaller
+// ones do every kSmallCommitsPerRelease commits.
+constexpr uint64_t kLargeCommitBytes = 4 << 20;
+constexpr uint32_t kSmallCommitsPerRelease = 256;
 // gc deletes at most this many blocks (and looks at most at kGcScanBatch) per write transaction.
 constexpr size_t kGcBatch = 10000;
 constexpr size_t kGcScanBatch = 100000;
@@ -143,7 +148,7 @@ class LmdbStore final : public BlockStore {
     meta.blocks += added;
     meta.bytes += added_bytes;
     SYNAPSE_RETURN_IF_ERROR(write_meta(w.get(), meta));
-    SYNAPSE_RETURN_IF_ERROR(commit(w));
+    SYNAPSE_RETURN_IF_ERROR(commit(w, added_bytes));
     return added;
   }
 
@@ -593,10 +598,16 @@ class LmdbStore final : public BlockStore {
                           " would exceed the capacity of " + core::format_size(capacity_));
   }
 
-  // Commits a write transaction, then lets go of the map pages it touched.
-  core::Status commit(WriteTxn& w) {
+  // Commits a write transaction, then lets go of the map pages it touched: after every large
+  // one, and after every kSmallCommitsPerRelease small ones (a daemon committing many small
+  // files would otherwise pay for unmapping and mapping the pages back on every commit).
+  core::Status commit(WriteTxn& w, uint64_t bytes_written = 0) {
     SYNAPSE_RETURN_IF_ERROR(w.txn.commit());
-    release_map();
+    if (bytes_written >= kLargeCommitBytes ||
+        small_commits_.fetch_add(1, std::memory_order_relaxed) + 1 >= kSmallCommitsPerRelease) {
+      small_commits_.store(0, std::memory_order_relaxed);
+      release_map();
+    }
     return core::ok();
   }
 
@@ -621,6 +632,7 @@ class LmdbStore final : public BlockStore {
   MDB_dbi refs_ = 0;
   MDB_dbi pins_ = 0;
   MDB_dbi meta_ = 0;
+  std::atomic<uint32_t> small_commits_{0};
 };
 
 }  // namespace

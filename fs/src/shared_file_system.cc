@@ -344,10 +344,9 @@ core::Result<std::shared_ptr<OpenFile>> SharedFs::open_file(Ino ino, bool trunca
   }
   if (!truncate) SYNAPSE_RETURN_IF_ERROR(ensure_local(content, writer, size));
   auto file = std::make_shared<OpenFile>();
-  SYNAPSE_ASSIGN_OR_RETURN(
-      file->staged,
-      StagedFile::open(store_, env_, options_.state_dir / "scratch",
-                       truncate ? std::nullopt : content, options_.import.chunk_size));
+  SYNAPSE_ASSIGN_OR_RETURN(file->staged,
+                           StagedFile::open(store_, env_, options_.state_dir / "scratch",
+                                            truncate ? std::nullopt : content, options_.import));
   file->base = truncate ? std::nullopt : content;
   file->base_writer = writer;
   file->size = file->staged->size();
@@ -395,8 +394,8 @@ core::Result<OpenResult> SharedFs::open(Ino ino, OpenFlags flags) {
     // Content by ID never changes: the kernel may keep what it cached.
     auto file = std::make_shared<OpenFile>();
     SYNAPSE_ASSIGN_OR_RETURN(
-        file->staged, StagedFile::open(store_, env_, options_.state_dir / "scratch", cid_entry,
-                                       options_.import.chunk_size));
+        file->staged,
+        StagedFile::open(store_, env_, options_.state_dir / "scratch", cid_entry, options_.import));
     file->base = cid_entry;
     handle.file = std::move(file);
     Lock lock(mu_);
@@ -506,7 +505,11 @@ core::Result<size_t> SharedFs::write(HandleId id, uint64_t offset, std::span<con
 core::Status SharedFs::commit(Ino ino, OpenFile& file) {
   if (!file.dirty) return core::ok();
   std::optional<crypto::Cid> root = file.base;
-  if (file.staged->dirty()) {
+  const bool stored_here = file.staged->dirty();
+  if (file.staged->streaming()) {
+    // Written front to back: its chunks are stored already; only the DAG's top is left.
+    SYNAPSE_ASSIGN_OR_RETURN(root, file.staged->finish_stream());
+  } else if (file.staged->dirty()) {
     root.reset();
     const uint64_t size = file.staged->size();
     if (size > 0 && size <= kImportInMemory) {
@@ -541,8 +544,8 @@ core::Status SharedFs::commit(Ino ino, OpenFile& file) {
     }
     if (written) inode.cached_content = std::pair{root, file.staged->size()};
   }
-  // import_file pinned the new content once more than the record needs.
-  if (root && file.staged->dirty()) (void)store_.unpin(*root);
+  // The import pinned the new content once more than the record needs.
+  if (root && stored_here) (void)store_.unpin(*root);
   SYNAPSE_RETURN_IF_ERROR(written);
   SYNAPSE_RETURN_IF_ERROR(file.staged->rebase(root));
   file.base = root;

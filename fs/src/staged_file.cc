@@ -3,14 +3,26 @@
 #include <algorithm>
 #include <cstring>
 
+#include "synapse/blockstore/dag_pb.h"
+#include "synapse/blockstore/unixfs.h"
+
 namespace synapse::fs {
 
-core::Result<std::unique_ptr<StagedFile>> StagedFile::open(blockstore::BlockStore& store,
-                                                           core::Env& env,
-                                                           const std::filesystem::path& scratch_dir,
-                                                           const std::optional<crypto::Cid>& base,
-                                                           uint64_t chunk_size) {
-  std::unique_ptr<StagedFile> file(new StagedFile(store, env, scratch_dir, chunk_size));
+namespace {
+
+// DAGs are walked at most this deep, and listed only up to this many leaves (256 GiB of 256 KiB
+// chunks); larger files are read through the FileReader.
+constexpr int kMaxDepth = 32;
+constexpr size_t kMaxIndexedLeaves = 1 << 20;
+// Streamed leaves are stored in batches of this many bytes.
+constexpr size_t kStreamBatchBytes = 8 << 20;
+
+}  // namespace
+
+core::Result<std::unique_ptr<StagedFile>> StagedFile::open(
+    blockstore::BlockStore& store, core::Env& env, const std::filesystem::path& scratch_dir,
+    const std::optional<crypto::Cid>& base, const blockstore::ImportOptions& options) {
+  std::unique_ptr<StagedFile> file(new StagedFile(store, env, scratch_dir, options));
   SYNAPSE_RETURN_IF_ERROR(file->set_base(base));
   return file;
 }
@@ -24,6 +36,13 @@ core::Result<core::RandomAccessFile*> StagedFile::scratch() {
 
 core::Status StagedFile::set_base(const std::optional<crypto::Cid>& root) {
   base_.reset();
+  base_root_ = root;
+  leaves_.clear();
+  indexed_ = use_leaves_ = false;
+  cached_leaf_.reset();
+  cached_content_.clear();
+  stream_.reset();
+  if (!root) stream_.emplace(options_);
   size_ = 0;
   if (root) {
     SYNAPSE_ASSIGN_OR_RETURN(auto reader, blockstore::FileReader::open(store_, *root));
@@ -38,11 +57,104 @@ core::Status StagedFile::set_base(const std::optional<crypto::Cid>& root) {
 
 core::Status StagedFile::rebase(const std::optional<crypto::Cid>& root) { return set_base(root); }
 
+core::Status StagedFile::index_leaves() {
+  indexed_ = true;
+  std::vector<Leaf> leaves;
+  // (node, start, size, depth), depth first, children in order.
+  struct Todo {
+    crypto::Cid cid;
+    uint64_t start;
+    uint64_t size;
+    int depth;
+  };
+  const uint64_t base_size = base_->size();
+  std::vector<Todo> todo{{*base_root_, 0, base_size, 0}};
+  while (!todo.empty()) {
+    const Todo node = todo.back();
+    todo.pop_back();
+    if (node.depth > kMaxDepth || leaves.size() > kMaxIndexedLeaves) return core::ok();
+    if (node.cid.codec() == crypto::Codec::kRaw) {
+      leaves.push_back({node.start, node.size, node.cid});
+      continue;
+    }
+    SYNAPSE_ASSIGN_OR_RETURN(const core::Bytes bytes, store_.get(node.cid));
+    SYNAPSE_ASSIGN_OR_RETURN(const blockstore::PbNode pb, blockstore::decode_pb_node(bytes));
+    if (pb.links.empty()) {
+      leaves.push_back({node.start, node.size, node.cid});
+      continue;
+    }
+    if (!pb.data) return core::ok();  // not UnixFS: leave it to the FileReader
+    SYNAPSE_ASSIGN_OR_RETURN(const blockstore::UnixfsData data,
+                             blockstore::decode_unixfs(*pb.data));
+    if (data.blocksizes.size() != pb.links.size()) return core::ok();
+    uint64_t start = node.start;
+    std::vector<Todo> children;
+    for (size_t i = 0; i < pb.links.size(); ++i) {
+      children.push_back({pb.links[i].cid, start, data.blocksizes[i], node.depth + 1});
+      start += data.blocksizes[i];
+    }
+    todo.insert(todo.end(), children.rbegin(), children.rend());
+  }
+  uint64_t end = 0;
+  for (const Leaf& leaf : leaves) {
+    if (leaf.start != end) return core::ok();  // sizes do not add up: the FileReader reports it
+    end += leaf.size;
+  }
+  if (end != base_size) return core::ok();
+  leaves_ = std::move(leaves);
+  use_leaves_ = true;
+  return core::ok();
+}
+
+core::Result<core::ByteView> StagedFile::leaf_content(const Leaf& leaf) {
+  if (cached_leaf_ != leaf.cid) {
+    cached_leaf_.reset();
+    SYNAPSE_ASSIGN_OR_RETURN(core::Bytes bytes, store_.get(leaf.cid));
+    if (leaf.cid.codec() != crypto::Codec::kRaw) {
+      SYNAPSE_ASSIGN_OR_RETURN(const blockstore::PbNode pb, blockstore::decode_pb_node(bytes));
+      if (!pb.data) return core::make_error(core::ErrorCode::kCorrupt, "leaf without data");
+      SYNAPSE_ASSIGN_OR_RETURN(blockstore::UnixfsData data, blockstore::decode_unixfs(*pb.data));
+      bytes = data.data.value_or(core::Bytes{});
+    }
+    if (bytes.size() != leaf.size) {
+      return core::make_error(core::ErrorCode::kCorrupt, "a leaf's size does not match its parent");
+    }
+    cached_content_ = std::move(bytes);
+    cached_leaf_ = leaf.cid;
+  }
+  return core::ByteView(cached_content_);
+}
+
+core::Status StagedFile::read_leaves(const std::vector<Leaf>& leaves, uint64_t offset,
+                                     std::span<uint8_t> out) {
+  auto leaf = std::upper_bound(leaves.begin(), leaves.end(), offset,
+                               [](uint64_t at, const Leaf& l) { return at < l.start; });
+  size_t filled = 0;
+  for (--leaf; filled < out.size(); ++leaf) {
+    SYNAPSE_ASSIGN_OR_RETURN(const core::ByteView content, leaf_content(*leaf));
+    const uint64_t from = offset + filled - leaf->start;
+    const size_t n =
+        static_cast<size_t>(std::min<uint64_t>(content.size() - from, out.size() - filled));
+    std::memcpy(out.data() + filled, content.data() + from, n);
+    filled += n;
+  }
+  return core::ok();
+}
+
 core::Status StagedFile::read_base(uint64_t offset, std::span<uint8_t> out) {
   // Zeros past what the base shows: holes, and what a truncation cut off.
   const uint64_t visible_end = std::min<uint64_t>(base_visible_, offset + out.size());
   size_t filled = 0;
-  if (base_ && offset < visible_end) {
+  if (base_ && offset < visible_end && !indexed_) {
+    if (auto indexed = index_leaves(); !indexed) {
+      indexed_ = false;  // a missing block: tried again once it was fetched
+      return indexed;
+    }
+  }
+  if (base_ && offset < visible_end && use_leaves_) {
+    SYNAPSE_RETURN_IF_ERROR(read_leaves(leaves_, offset, out.first(visible_end - offset)));
+    filled = visible_end - offset;
+  } else if (base_ && offset < visible_end) {
     SYNAPSE_RETURN_IF_ERROR(base_->read(offset, visible_end - offset, [&](core::ByteView piece) {
       std::memcpy(out.data() + filled, piece.data(), piece.size());
       filled += piece.size();
@@ -56,6 +168,19 @@ core::Status StagedFile::read_base(uint64_t offset, std::span<uint8_t> out) {
 core::Result<size_t> StagedFile::read(uint64_t offset, std::span<uint8_t> out) {
   if (offset >= size_) return 0;
   const uint64_t end = std::min<uint64_t>(size_, offset + out.size());
+  if (stream_) {
+    // Streamed so far: stored leaves, then the tail in memory.
+    SYNAPSE_RETURN_IF_ERROR(flush_stream());
+    const uint64_t stored = size_ - stream_->tail.size();
+    if (offset < stored) {
+      SYNAPSE_RETURN_IF_ERROR(
+          read_leaves(stream_->leaves, offset, out.first(std::min(end, stored) - offset)));
+    }
+    for (uint64_t at = std::max(offset, stored); at < end; ++at) {
+      out[at - offset] = stream_->tail[at - stored];
+    }
+    return static_cast<size_t>(end - offset);
+  }
   uint64_t at = offset;
   while (at < end) {
     const uint64_t chunk = at / chunk_size_;
@@ -87,6 +212,8 @@ core::Status StagedFile::own_chunk(uint64_t index) {
 
 core::Status StagedFile::write(uint64_t offset, std::span<const uint8_t> data) {
   if (data.empty()) return core::ok();
+  if (stream_ && offset == size_) return stream_append(data);
+  if (stream_) SYNAPSE_RETURN_IF_ERROR(unstream());
   const uint64_t end = offset + data.size();
   for (uint64_t chunk = offset / chunk_size_; chunk <= (end - 1) / chunk_size_; ++chunk) {
     SYNAPSE_RETURN_IF_ERROR(own_chunk(chunk));
@@ -99,6 +226,8 @@ core::Status StagedFile::write(uint64_t offset, std::span<const uint8_t> data) {
 }
 
 core::Status StagedFile::truncate(uint64_t size) {
+  if (stream_ && size == size_) return core::ok();
+  if (stream_) SYNAPSE_RETURN_IF_ERROR(unstream());
   if (size < size_) {
     // The chunk holding the new end keeps its head; everything after it is gone.
     if (size % chunk_size_ != 0) SYNAPSE_RETURN_IF_ERROR(own_chunk(size / chunk_size_));
@@ -109,6 +238,69 @@ core::Status StagedFile::truncate(uint64_t size) {
   size_ = size;
   dirty_ = true;
   return core::ok();
+}
+
+core::Status StagedFile::stream_append(std::span<const uint8_t> data) {
+  Stream& stream = *stream_;
+  stream.tail.insert(stream.tail.end(), data.begin(), data.end());
+  size_ += data.size();
+  dirty_ = true;
+  size_t used = 0;
+  while (stream.tail.size() - used >= chunk_size_) {
+    const uint64_t start = size_ - (stream.tail.size() - used);
+    blockstore::Block leaf = blockstore::DagBuilder::make_leaf(
+        options_, core::Bytes(stream.tail.begin() + static_cast<ptrdiff_t>(used),
+                              stream.tail.begin() + static_cast<ptrdiff_t>(used + chunk_size_)));
+    stream.builder.add_leaf(blockstore::DagBuilder::leaf_node(leaf, chunk_size_), stream.unstored);
+    stream.leaves.push_back({start, chunk_size_, leaf.cid()});
+    stream.unstored_bytes += leaf.data().size();
+    stream.unstored.push_back(std::move(leaf));
+    used += chunk_size_;
+  }
+  stream.tail.erase(stream.tail.begin(), stream.tail.begin() + static_cast<ptrdiff_t>(used));
+  if (stream.unstored_bytes >= kStreamBatchBytes) SYNAPSE_RETURN_IF_ERROR(flush_stream());
+  return core::ok();
+}
+
+core::Status StagedFile::flush_stream() {
+  if (stream_->unstored.empty()) return core::ok();
+  SYNAPSE_RETURN_IF_ERROR(store_.put_many(stream_->unstored));
+  stream_->unstored.clear();
+  stream_->unstored_bytes = 0;
+  return core::ok();
+}
+
+core::Status StagedFile::unstream() {
+  // What was streamed becomes owned chunks of the scratch file; the leaves already stored stay
+  // in the store unreferenced (collected as garbage) unless the content comes back.
+  SYNAPSE_RETURN_IF_ERROR(flush_stream());
+  Stream stream = std::move(*stream_);
+  stream_.reset();
+  SYNAPSE_ASSIGN_OR_RETURN(core::RandomAccessFile * file, scratch());
+  for (const Leaf& leaf : stream.leaves) {
+    SYNAPSE_ASSIGN_OR_RETURN(const core::ByteView content, leaf_content(leaf));
+    SYNAPSE_RETURN_IF_ERROR(file->write_at(leaf.start, content));
+  }
+  SYNAPSE_RETURN_IF_ERROR(file->write_at(size_ - stream.tail.size(), stream.tail));
+  for (uint64_t chunk = 0; chunk * chunk_size_ < size_; ++chunk) owned_.insert(chunk);
+  return core::ok();
+}
+
+core::Result<std::optional<crypto::Cid>> StagedFile::finish_stream() {
+  SYNAPSE_CHECK(streaming(), "finish_stream() of a file that is not streaming");
+  Stream& stream = *stream_;
+  if (size_ == 0) return std::optional<crypto::Cid>();
+  if (!stream.tail.empty()) {
+    blockstore::Block leaf = blockstore::DagBuilder::make_leaf(options_, stream.tail);
+    stream.builder.add_leaf(blockstore::DagBuilder::leaf_node(leaf, stream.tail.size()),
+                            stream.unstored);
+    stream.unstored.push_back(std::move(leaf));
+  }
+  const crypto::Cid root = stream.builder.finish(stream.unstored).cid;
+  SYNAPSE_RETURN_IF_ERROR(store_.put_many(stream.unstored));
+  stream.unstored.clear();
+  SYNAPSE_RETURN_IF_ERROR(store_.pin(root));
+  return std::optional(root);
 }
 
 namespace {
