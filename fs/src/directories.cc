@@ -56,6 +56,12 @@ core::Status SharedFs::load(OwnState::Contents contents) {
     state.dirty_since = clock_.now();
     ++state.generation;
   }
+  // What this node's records name it pins, and a pinned DAG is stored whole.
+  for (const auto& [id, state] : dirs_) {
+    for (const auto& [name, entry] : state.own.entries) {
+      if (entry.content) complete_.insert(*entry.content);
+    }
+  }
   return core::ok();
 }
 

@@ -14,10 +14,84 @@ namespace {
 // chunks); larger files are read through the FileReader.
 constexpr int kMaxDepth = 32;
 constexpr size_t kMaxIndexedLeaves = 1 << 20;
+// Leaves fetched ahead of a sequential reader, at most.
+constexpr size_t kReadAheadLeaves = 2;
+// Leaves kept in memory per open file (see cached_leaves_).
+constexpr size_t kCachedLeaves = 4;
 // Streamed leaves are stored in batches of this many bytes.
 constexpr size_t kStreamBatchBytes = 8 << 20;
 
 }  // namespace
+
+// Fetches (and so verifies) leaves of the base ahead of a sequential reader, so that hashing
+// overlaps the reader's copying. At most kReadAheadLeaves are held.
+class StagedFile::ReadAhead {
+ public:
+  explicit ReadAhead(blockstore::BlockStore& store) : store_(store), thread_([this] { run(); }) {}
+  ~ReadAhead() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+
+  void want(const crypto::Cid& cid) {
+    {
+      std::lock_guard lock(mu_);
+      if (results_.size() >= kReadAheadLeaves || results_.count(cid)) return;
+      results_.emplace(cid, std::nullopt);
+      queue_.push_back(cid);
+    }
+    wake_.notify_all();
+  }
+
+  // The block of `cid` if it was wanted (waiting for it); nullopt if it was not.
+  std::optional<core::Result<core::Bytes>> take(const crypto::Cid& cid) {
+    std::unique_lock lock(mu_);
+    auto it = results_.find(cid);
+    if (it == results_.end()) return std::nullopt;
+    wake_.wait(lock, [&] { return it->second.has_value(); });
+    auto result = std::move(*it->second);
+    results_.erase(it);
+    return result;
+  }
+
+ private:
+  void run() {
+    std::unique_lock lock(mu_);
+    while (true) {
+      wake_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (stop_) return;
+      const crypto::Cid cid = queue_.front();
+      queue_.erase(queue_.begin());
+      lock.unlock();
+      auto bytes = store_.get(cid);
+      lock.lock();
+      if (auto it = results_.find(cid); it != results_.end()) it->second = std::move(bytes);
+      wake_.notify_all();
+    }
+  }
+
+  blockstore::BlockStore& store_;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::vector<crypto::Cid> queue_;
+  std::map<crypto::Cid, std::optional<core::Result<core::Bytes>>> results_;
+  bool stop_ = false;
+  std::thread thread_;  // last: starts once the rest is built
+};
+
+StagedFile::StagedFile(blockstore::BlockStore& store, core::Env& env,
+                       std::filesystem::path scratch_dir, const blockstore::ImportOptions& options)
+    : store_(store),
+      env_(env),
+      scratch_dir_(std::move(scratch_dir)),
+      options_(options),
+      chunk_size_(options.chunk_size) {}
+
+StagedFile::~StagedFile() = default;
 
 core::Result<std::unique_ptr<StagedFile>> StagedFile::open(
     blockstore::BlockStore& store, core::Env& env, const std::filesystem::path& scratch_dir,
@@ -39,8 +113,9 @@ core::Status StagedFile::set_base(const std::optional<crypto::Cid>& root) {
   base_root_ = root;
   leaves_.clear();
   indexed_ = use_leaves_ = false;
-  cached_leaf_.reset();
-  cached_content_.clear();
+  cached_leaves_.clear();
+  read_ahead_.reset();
+  last_leaf_read_.reset();
   stream_.reset();
   if (!root) stream_.emplace(options_);
   size_ = 0;
@@ -107,22 +182,30 @@ core::Status StagedFile::index_leaves() {
 }
 
 core::Result<core::ByteView> StagedFile::leaf_content(const Leaf& leaf) {
-  if (cached_leaf_ != leaf.cid) {
-    cached_leaf_.reset();
-    SYNAPSE_ASSIGN_OR_RETURN(core::Bytes bytes, store_.get(leaf.cid));
-    if (leaf.cid.codec() != crypto::Codec::kRaw) {
-      SYNAPSE_ASSIGN_OR_RETURN(const blockstore::PbNode pb, blockstore::decode_pb_node(bytes));
-      if (!pb.data) return core::make_error(core::ErrorCode::kCorrupt, "leaf without data");
-      SYNAPSE_ASSIGN_OR_RETURN(blockstore::UnixfsData data, blockstore::decode_unixfs(*pb.data));
-      bytes = data.data.value_or(core::Bytes{});
-    }
-    if (bytes.size() != leaf.size) {
-      return core::make_error(core::ErrorCode::kCorrupt, "a leaf's size does not match its parent");
-    }
-    cached_content_ = std::move(bytes);
-    cached_leaf_ = leaf.cid;
+  auto hit = std::find_if(cached_leaves_.begin(), cached_leaves_.end(),
+                          [&](const CachedLeaf& cached) { return cached.cid == leaf.cid; });
+  if (hit != cached_leaves_.end()) {
+    std::rotate(cached_leaves_.begin(), hit, hit + 1);
+    return core::ByteView(cached_leaves_.front().content);
   }
-  return core::ByteView(cached_content_);
+  core::Bytes bytes;
+  if (auto ahead = read_ahead_ ? read_ahead_->take(leaf.cid) : std::nullopt) {
+    SYNAPSE_ASSIGN_OR_RETURN(bytes, std::move(*ahead));
+  } else {
+    SYNAPSE_ASSIGN_OR_RETURN(bytes, store_.get(leaf.cid));
+  }
+  if (leaf.cid.codec() != crypto::Codec::kRaw) {
+    SYNAPSE_ASSIGN_OR_RETURN(const blockstore::PbNode pb, blockstore::decode_pb_node(bytes));
+    if (!pb.data) return core::make_error(core::ErrorCode::kCorrupt, "leaf without data");
+    SYNAPSE_ASSIGN_OR_RETURN(blockstore::UnixfsData data, blockstore::decode_unixfs(*pb.data));
+    bytes = data.data.value_or(core::Bytes{});
+  }
+  if (bytes.size() != leaf.size) {
+    return core::make_error(core::ErrorCode::kCorrupt, "a leaf's size does not match its parent");
+  }
+  if (cached_leaves_.size() == kCachedLeaves) cached_leaves_.pop_back();
+  cached_leaves_.insert(cached_leaves_.begin(), CachedLeaf{leaf.cid, std::move(bytes)});
+  return core::ByteView(cached_leaves_.front().content);
 }
 
 core::Status StagedFile::read_leaves(const std::vector<Leaf>& leaves, uint64_t offset,
@@ -131,6 +214,16 @@ core::Status StagedFile::read_leaves(const std::vector<Leaf>& leaves, uint64_t o
                                [](uint64_t at, const Leaf& l) { return at < l.start; });
   size_t filled = 0;
   for (--leaf; filled < out.size(); ++leaf) {
+    // Reading the leaf after the one read last: read the next ones ahead.
+    const size_t index = static_cast<size_t>(leaf - leaves.begin());
+    if (&leaves == &leaves_ && last_leaf_read_ && index == *last_leaf_read_ + 1) {
+      if (!read_ahead_) read_ahead_ = std::make_unique<ReadAhead>(store_);
+      for (size_t next = index + 1; next <= index + kReadAheadLeaves && next < leaves.size();
+           ++next) {
+        read_ahead_->want(leaves[next].cid);
+      }
+    }
+    if (&leaves == &leaves_ && last_leaf_read_ != index) last_leaf_read_ = index;
     SYNAPSE_ASSIGN_OR_RETURN(const core::ByteView content, leaf_content(*leaf));
     const uint64_t from = offset + filled - leaf->start;
     const size_t n =

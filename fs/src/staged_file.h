@@ -15,11 +15,15 @@
 // Not thread-safe: the FileSystem serialises access per file.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <span>
+#include <thread>
 #include <vector>
 
 #include "synapse/blockstore/block_store.h"
@@ -31,6 +35,7 @@ namespace synapse::fs {
 
 class StagedFile {
  public:
+  ~StagedFile();
   // `base` must be stored completely (or be nullopt for an empty file).
   static core::Result<std::unique_ptr<StagedFile>> open(blockstore::BlockStore& store,
                                                         core::Env& env,
@@ -60,12 +65,7 @@ class StagedFile {
 
  private:
   StagedFile(blockstore::BlockStore& store, core::Env& env, std::filesystem::path scratch_dir,
-             const blockstore::ImportOptions& options)
-      : store_(store),
-        env_(env),
-        scratch_dir_(std::move(scratch_dir)),
-        options_(options),
-        chunk_size_(options.chunk_size) {}
+             const blockstore::ImportOptions& options);
 
   // The scratch file, created on the first write (most opens only read).
   core::Result<core::RandomAccessFile*> scratch();
@@ -79,7 +79,7 @@ class StagedFile {
     uint64_t size = 0;
     crypto::Cid cid;
   };
-  // The content of a leaf (the last one read is kept).
+  // The content of a leaf (the last few read are kept).
   core::Result<core::ByteView> leaf_content(const Leaf& leaf);
   // Copies [offset, offset + out.size()) of `leaves` (sorted, contiguous) into `out`.
   core::Status read_leaves(const std::vector<Leaf>& leaves, uint64_t offset,
@@ -103,8 +103,18 @@ class StagedFile {
   std::vector<Leaf> leaves_;
   bool indexed_ = false;  // leaves_ lists the base (or the base is too large to list)
   bool use_leaves_ = false;
-  std::optional<crypto::Cid> cached_leaf_;
-  core::Bytes cached_content_;
+  // The leaves read last, most recent first: the kernel's read-ahead has several requests of
+  // one file in flight, in no fixed order, so one leaf would be read (and verified) again and
+  // again.
+  struct CachedLeaf {
+    crypto::Cid cid;
+    core::Bytes content;
+  };
+  std::vector<CachedLeaf> cached_leaves_;
+  // Sequential reads of the base fetch and verify the next leaves on a thread of their own.
+  class ReadAhead;
+  std::unique_ptr<ReadAhead> read_ahead_;
+  std::optional<size_t> last_leaf_read_;
   struct Stream {
     explicit Stream(const blockstore::ImportOptions& options) : builder(options) {}
     blockstore::DagBuilder builder;
