@@ -1,6 +1,6 @@
-// Internals of the shared file system, split over shared_file_system.cc (the operations),
-// directories.cc (layers, revalidation, views, records, publishing) and special_trees.cc
-// (.cid/ and .peers/).
+// Internals of the shared file system, split over shared_file_system.cc (inodes, handles, the
+// data path), namespace_ops.cc (mkdir, rename, ...), directories.cc (layers, revalidation,
+// views, records, publishing), block_cache.cc and special_trees.cc (.cid/ and .peers/).
 //
 // Locking: `mu_` guards every member below it. An OpenFile's own mutex serialises the data
 // path of one file; it is taken before `mu_`, never while holding it. Nothing waits for the
@@ -171,6 +171,12 @@ class SharedFs final : public SharedFileSystem {
   // Registers an open handle; `counted`: open_file() already counted it on its inode.
   HandleId add_handle(Handle handle, bool counted = false);
   core::Status check_name(std::string_view name) const;
+  int64_t now_ns() { return static_cast<int64_t>(backend_.wall_ms()) * 1'000'000; }
+
+  // --- namespace_ops.cc ---
+  // Writes the record of a new entry `name` in `parent` (under mu_) and counts one lookup on
+  // its inode; kAlreadyExists if the name shows anything.
+  core::Result<Ino> add_entry(Ino parent, const std::string& name, Entry entry);
   core::Status check_writable_dir(Ino parent);
 
   blockstore::BlockStore& store_;
@@ -209,5 +215,20 @@ class SharedFs final : public SharedFileSystem {
 // Names the root shows besides the shared tree.
 inline constexpr std::string_view kCidDirName = ".cid";
 inline constexpr std::string_view kPeersDirName = ".peers";
+
+inline bool reserved_at_root(Ino parent, std::string_view name) {
+  return parent == kRootIno && (name == kCidDirName || name == kPeersDirName);
+}
+
+inline FileType type_of(EntryKind kind) {
+  switch (kind) {
+    case EntryKind::kDirectory:
+      return FileType::kDirectory;
+    case EntryKind::kSymlink:
+      return FileType::kSymlink;
+    default:
+      return FileType::kRegular;
+  }
+}
 
 }  // namespace synapse::fs

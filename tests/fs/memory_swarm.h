@@ -16,6 +16,27 @@
 
 namespace synapse::fs::testing {
 
+// Copies every block of the DAG under `root` that `to` lacks from the first of `from` that has
+// it: the block exchange of the in-process swarms.
+inline core::Status copy_dag_from(const crypto::Cid& root, blockstore::BlockStore& to,
+                                  const std::vector<blockstore::BlockStore*>& from) {
+  std::vector<crypto::Cid> todo{root};
+  while (!todo.empty()) {
+    const crypto::Cid cid = todo.back();
+    todo.pop_back();
+    auto bytes = to.get(cid);
+    if (!bytes) {
+      for (size_t i = 0; i < from.size() && !bytes; ++i) bytes = from[i]->get(cid);
+      if (!bytes) return core::make_error(core::ErrorCode::kIo, "nobody holds " + cid.to_string());
+      SYNAPSE_ASSIGN_OR_RETURN(auto block, blockstore::Block::verified(cid, *bytes));
+      SYNAPSE_RETURN_IF_ERROR(to.put(block));
+    }
+    SYNAPSE_ASSIGN_OR_RETURN(auto children, blockstore::child_links(cid, *bytes));
+    todo.insert(todo.end(), children.begin(), children.end());
+  }
+  return core::ok();
+}
+
 class MemorySwarm {
  public:
   struct Member;
@@ -130,25 +151,13 @@ class MemorySwarm {
   int side(size_t i) const { return members_[i]->side; }
 
   core::Status copy_dag(const crypto::Cid& root, size_t to) {
-    std::vector<crypto::Cid> todo{root};
-    while (!todo.empty()) {
-      const crypto::Cid cid = todo.back();
-      todo.pop_back();
-      auto bytes = members_[to]->store->get(cid);
-      if (!bytes) {
-        for (size_t from = 0; from < members_.size() && !bytes; ++from) {
-          if (from == to || !members_[from]->up || side(from) != side(to)) continue;
-          bytes = members_[from]->store->get(cid);
-        }
-        if (!bytes)
-          return core::make_error(core::ErrorCode::kIo, "nobody holds " + cid.to_string());
-        SYNAPSE_ASSIGN_OR_RETURN(auto block, blockstore::Block::verified(cid, *bytes));
-        SYNAPSE_RETURN_IF_ERROR(members_[to]->store->put(block));
+    std::vector<blockstore::BlockStore*> reachable;
+    for (size_t from = 0; from < members_.size(); ++from) {
+      if (from != to && members_[from]->up && side(from) == side(to)) {
+        reachable.push_back(members_[from]->store.get());
       }
-      SYNAPSE_ASSIGN_OR_RETURN(auto children, blockstore::child_links(cid, *bytes));
-      todo.insert(todo.end(), children.begin(), children.end());
     }
-    return core::ok();
+    return copy_dag_from(root, *members_[to]->store, reachable);
   }
 
   core::SteadyClock clock_;

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "dht/sim/simulator.h"
+#include "memory_swarm.h"
 #include "path_ops.h"
 #include "synapse/blockstore/dag_pb.h"
 #include "synapse/blockstore/memory_store.h"
@@ -102,21 +103,12 @@ class SimSwarm {
   }
 
   core::Status copy_dag(const crypto::Cid& root, size_t to) {
-    std::vector<crypto::Cid> todo{root};
-    while (!todo.empty()) {
-      const crypto::Cid cid = todo.back();
-      todo.pop_back();
-      auto bytes = members_[to]->store->get(cid);
-      for (size_t from = 0; !bytes && from < members_.size(); ++from) {
-        if (from != to && side_of(from) == side_of(to)) bytes = members_[from]->store->get(cid);
-      }
-      if (!bytes) return core::make_error(core::ErrorCode::kIo, "unreachable " + cid.to_string());
-      SYNAPSE_ASSIGN_OR_RETURN(auto block, blockstore::Block::verified(cid, *bytes));
-      SYNAPSE_RETURN_IF_ERROR(members_[to]->store->put(block));
-      SYNAPSE_ASSIGN_OR_RETURN(auto children, blockstore::child_links(cid, *bytes));
-      todo.insert(todo.end(), children.begin(), children.end());
+    std::vector<blockstore::BlockStore*> reachable;
+    for (size_t from = 0; from < members_.size(); ++from) {
+      if (from != to && side_of(from) == side_of(to))
+        reachable.push_back(members_[from]->store.get());
     }
-    return core::ok();
+    return testing::copy_dag_from(root, *members_[to]->store, reachable);
   }
 
  private:
