@@ -61,6 +61,8 @@ class LoopBackend final : public fs::Backend {
   void publish(const fs::DirId& dir, const fs::LayerRef& layer) override;
   core::Status fetch(const crypto::Cid& root, const fs::WriterId& hint,
                      core::Duration stall_timeout) override;
+  void prefetch(const crypto::Cid& root, const fs::WriterId& hint) override;
+  bool fetching(const crypto::Cid& root) override;
   void added(const crypto::Cid&) override { pins_changed_ = true; }
   void removed(const crypto::Cid&) override { pins_changed_ = true; }
   core::Status wait_replicated(const crypto::Cid& root, core::Duration timeout) override;
@@ -75,7 +77,18 @@ class LoopBackend final : public fs::Backend {
   std::vector<std::pair<std::string, std::string>> peers_;
 
  private:
+  // One fetch per root at a time, shared by prefetch() and every fetch() of it.
+  struct Flight {
+    Waiter<core::Status> done;
+    std::atomic<exchange::Exchange::FetchId> id{0};
+    std::atomic<uint64_t> progressed{0};
+  };
+  // The running fetch of `root`, or a new one; null when the node is stopping.
+  std::shared_ptr<Flight> start_fetch(const crypto::Cid& root, const fs::WriterId& hint);
+
   Host& host_;
+  std::mutex flights_mu_;
+  std::map<crypto::Cid, std::shared_ptr<Flight>> flights_;
 };
 
 class Host final : public FsHost {
@@ -303,39 +316,61 @@ void LoopBackend::publish(const fs::DirId& dir, const fs::LayerRef& layer) {
   host_.post([this, dir, value = std::move(*value)] { host_.put_layer(dir, value); });
 }
 
+std::shared_ptr<LoopBackend::Flight> LoopBackend::start_fetch(const crypto::Cid& root,
+                                                              const fs::WriterId& hint) {
+  std::lock_guard lock(flights_mu_);
+  if (auto it = flights_.find(root); it != flights_.end()) return it->second;
+  auto flight = std::make_shared<Flight>();
+  const crypto::NodeId hint_id = crypto::NodeId(hint);
+  const bool hinted = std::any_of(hint.begin(), hint.end(), [](uint8_t b) { return b != 0; });
+  const bool posted = host_.post([this, root, hint_id, hinted, flight] {
+    flight->id = host_.data_.fetch_for_fs(
+        root, hinted ? std::optional(hint_id) : std::nullopt,
+        [this, root, flight](core::Status status, const exchange::FetchProgress&) {
+          {
+            std::lock_guard lock(flights_mu_);
+            if (auto it = flights_.find(root); it != flights_.end() && it->second == flight) {
+              flights_.erase(it);
+            }
+          }
+          flight->done.set(status);
+        });
+  });
+  if (!posted) return nullptr;
+  flights_.emplace(root, flight);
+  return flight;
+}
+
+void LoopBackend::prefetch(const crypto::Cid& root, const fs::WriterId& hint) {
+  (void)start_fetch(root, hint);
+}
+
+bool LoopBackend::fetching(const crypto::Cid& root) {
+  std::lock_guard lock(flights_mu_);
+  return flights_.count(root) > 0;
+}
+
 core::Status LoopBackend::fetch(const crypto::Cid& root, const fs::WriterId& hint,
                                 core::Duration stall_timeout) {
-  struct FetchState {
-    std::atomic<exchange::Exchange::FetchId> id{0};
-    std::atomic<uint64_t> progressed{0};
-  };
-  auto waiter = std::make_shared<Waiter<core::Status>>();
-  auto state = std::make_shared<FetchState>();
-  crypto::NodeId hint_id = crypto::NodeId(hint);
-  const bool hinted = std::any_of(hint.begin(), hint.end(), [](uint8_t b) { return b != 0; });
-  const bool posted = host_.post([this, root, hint_id, hinted, waiter, state] {
-    state->id = host_.data_.fetch_for_fs(
-        root, hinted ? std::optional(hint_id) : std::nullopt,
-        [waiter](core::Status status, const exchange::FetchProgress&) { waiter->set(status); });
-  });
-  if (!posted) return make_error(ErrorCode::kIo, "the node is stopping");
+  auto flight = start_fetch(root, hint);
+  if (!flight) return make_error(ErrorCode::kIo, "the node is stopping");
   // Gives up when nothing arrived for stall_timeout (a big file may take longer in total).
   uint64_t last = 0;
   auto last_change = std::chrono::steady_clock::now();
   while (true) {
-    if (auto done = host_.wait(*waiter, 500ms)) return *done;
+    if (auto done = host_.wait(flight->done, 500ms)) return *done;
     if (host_.closing_) return make_error(ErrorCode::kIo, "the node is stopping");
-    host_.post([this, state] {
-      if (const auto* progress = host_.exchange_.progress(state->id)) {
-        state->progressed = progress->fetched_bytes + progress->local_bytes;
+    host_.post([this, flight] {
+      if (const auto* progress = host_.exchange_.progress(flight->id)) {
+        flight->progressed = progress->fetched_bytes + progress->local_bytes;
       }
     });
-    const uint64_t now_bytes = state->progressed;
+    const uint64_t now_bytes = flight->progressed;
     if (now_bytes != last) {
       last = now_bytes;
       last_change = std::chrono::steady_clock::now();
     } else if (std::chrono::steady_clock::now() - last_change > stall_timeout) {
-      host_.post([this, state] { host_.exchange_.cancel(state->id); });
+      host_.post([this, flight] { host_.exchange_.cancel(flight->id); });
       return make_error(ErrorCode::kIo, "no peer delivered " + root.to_string() + " in time");
     }
   }

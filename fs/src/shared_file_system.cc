@@ -1,6 +1,7 @@
 // The FileSystem operations of the shared tree: inodes, handles, the write and read paths
 // (the namespace operations are in namespace_ops.cc).
 #include <algorithm>
+#include <thread>
 
 #include "shared_impl.h"
 
@@ -13,6 +14,10 @@ namespace {
 
 // Files up to this size are committed from memory on the calling thread.
 constexpr uint64_t kImportInMemory = 4 << 20;
+// Files from elsewhere at least this large are read while they arrive, polling the store for
+// the block a read needs this often.
+constexpr uint64_t kReadWhileFetchingBytes = 8 << 20;
+constexpr core::Duration kFetchPoll = std::chrono::milliseconds(1);
 
 std::vector<Version> versions_of(const Resolved* resolved) {
   return resolved ? resolved->versions : std::vector<Version>{};
@@ -289,6 +294,30 @@ core::Status SharedFs::ensure_local(const std::optional<crypto::Cid>& content,
   return core::ok();
 }
 
+// Small files are fetched whole before the open returns; a big one only needs its root here:
+// the rest arrives in file order while it is read (read() waits for the blocks it needs).
+core::Status SharedFs::make_readable(const std::optional<crypto::Cid>& content,
+                                     const WriterId& writer, uint64_t size) {
+  if (!content) return core::ok();
+  bool complete = false;
+  {
+    Lock lock(mu_);
+    complete = complete_.count(*content) > 0;
+  }
+  if (complete || size < kReadWhileFetchingBytes) return ensure_local(content, writer, size);
+  backend_.prefetch(*content, writer);
+  const core::MonoTime deadline = clock_.now() + options_.network_timeout;
+  while (clock_.now() < deadline && backend_.fetching(*content)) {
+    if (auto has = store_.has(*content); has && *has) {
+      Lock lock(mu_);
+      note_cached(*content, size);
+      return core::ok();
+    }
+    std::this_thread::sleep_for(kFetchPoll);
+  }
+  return ensure_local(content, writer, size);  // the fetch ended (or stalled): its verdict
+}
+
 // The shared state of an open file, created on the first open (fetching the content first).
 // Counts the caller's handle on the inode in the same step, so that a release of the last
 // other handle cannot drop the state in between.
@@ -327,7 +356,7 @@ core::Result<std::shared_ptr<OpenFile>> SharedFs::open_file(Ino ino, bool trunca
     mode = resolved->entry.mode;
     mtime_ns = resolved->entry.mtime_ns;
   }
-  if (!truncate) SYNAPSE_RETURN_IF_ERROR(ensure_local(content, writer, size));
+  if (!truncate) SYNAPSE_RETURN_IF_ERROR(make_readable(content, writer, size));
   auto file = std::make_shared<OpenFile>();
   SYNAPSE_ASSIGN_OR_RETURN(file->staged,
                            StagedFile::open(store_, env_, options_.state_dir / "scratch",
@@ -457,6 +486,13 @@ core::Result<size_t> SharedFs::read(HandleId id, uint64_t offset, std::span<uint
   }
   std::lock_guard data(h->file->mu);
   auto n = h->file->staged->read(offset, out);
+  // A big file is read while it arrives: wait for the blocks this read needs.
+  const core::MonoTime deadline = clock_.now() + options_.network_timeout;
+  while (!n && n.error().code() == ErrorCode::kNotFound && h->file->base &&
+         backend_.fetching(*h->file->base) && clock_.now() < deadline) {
+    std::this_thread::sleep_for(kFetchPoll);
+    n = h->file->staged->read(offset, out);
+  }
   if (!n && n.error().code() == ErrorCode::kNotFound && h->file->base) {
     // A cached block was collected since the open: fetch the content again.
     {

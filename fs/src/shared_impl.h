@@ -165,6 +165,8 @@ class SharedFs final : public SharedFileSystem {
   // size, for the cache's accounting.
   core::Status ensure_local(const std::optional<crypto::Cid>& content, const WriterId& writer,
                             uint64_t size = 0);
+  core::Status make_readable(const std::optional<crypto::Cid>& content, const WriterId& writer,
+                             uint64_t size);
   core::Result<std::shared_ptr<OpenFile>> open_file(Ino ino, bool truncate);
   core::Status commit(Ino ino, OpenFile& file);
   core::Result<Handle*> handle(HandleId id);

@@ -46,6 +46,19 @@ class Backend {
   virtual core::Status fetch(const crypto::Cid& root, const WriterId& hint,
                              core::Duration stall_timeout) = 0;
 
+  // Starts making `root` local in the background and returns at once; fetch() of the same root
+  // meanwhile waits for that fetch. For reading a big file while it arrives (in file order).
+  // The default does nothing: fetch() then does all the work.
+  virtual void prefetch(const crypto::Cid& root, const WriterId& hint) {
+    (void)root;
+    (void)hint;
+  }
+  // True while a fetch of `root` runs.
+  virtual bool fetching(const crypto::Cid& root) {
+    (void)root;
+    return false;
+  }
+
   // `root` is now pinned here: announce it and replicate it to the target.
   virtual void added(const crypto::Cid& root) = 0;
   // `root` is no longer pinned here.
