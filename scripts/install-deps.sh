@@ -17,6 +17,7 @@ packages=(
   clang libclang-rt-14-dev
   # Runtime tools: FUSE mounts, sandboxes, network namespaces for multi-host tests.
   fuse3 bubblewrap iproute2 procps coreutils time bc
+  runc
   # Packet captures in the transport's network-namespace test.
   tcpdump
   # The reference peer of bench/dht_real: OpenDHT's node and its Python binding.

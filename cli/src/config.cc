@@ -241,10 +241,92 @@ core::Status apply_log(std::string_view source, const toml::table& root, Config&
   return core::ok();
 }
 
+// A list of short strings (labels, policy entries).
+core::Result<std::vector<std::string>> strings_value(std::string_view source,
+                                                     const toml::node& node, std::string_view key,
+                                                     size_t max) {
+  const toml::array* list = node.as_array();
+  if (list == nullptr)
+    return tl::unexpected(key_error(source, node, key, "expected a list of strings"));
+  if (list->size() > max) {
+    return tl::unexpected(
+        key_error(source, node, key, "at most " + std::to_string(max) + " entries"));
+  }
+  std::vector<std::string> out;
+  for (const toml::node& entry : *list) {
+    std::optional<std::string> text = entry.value_exact<std::string>();
+    if (!text || text->empty() || text->size() > 64) {
+      return tl::unexpected(key_error(source, entry, key, "expected a string of 1 to 64 bytes"));
+    }
+    out.push_back(*text);
+  }
+  return out;
+}
+
+core::Status apply_jobs(std::string_view source, const toml::table& root, Config& config) {
+  core::Status status = core::ok();
+  const toml::table* jobs = section(
+      source, root, "jobs",
+      {"enabled", "cpus", "memory", "labels", "allow", "user", "queue_depth", "name"}, status);
+  if (jobs == nullptr) return status;
+  JobsConfig& out = config.jobs;
+  if (const toml::node* enabled = jobs->get("enabled")) {
+    SYNAPSE_ASSIGN_OR_RETURN(out.enabled, bool_value(source, *enabled, "jobs.enabled"));
+  }
+  if (const toml::node* cpus = jobs->get("cpus")) {
+    std::optional<double> value = cpus->value<double>();
+    if (!value || *value < 0.01 || *value > 1024) {
+      return tl::unexpected(key_error(source, *cpus, "jobs.cpus", "expected a number 0.01..1024"));
+    }
+    out.cpus = *value;
+  }
+  if (const toml::node* memory = jobs->get("memory")) {
+    SYNAPSE_ASSIGN_OR_RETURN(out.memory, size_value(source, *memory, "jobs.memory"));
+  }
+  if (const toml::node* labels = jobs->get("labels")) {
+    SYNAPSE_ASSIGN_OR_RETURN(out.labels, strings_value(source, *labels, "jobs.labels", 16));
+  }
+  if (const toml::node* allow = jobs->get("allow")) {
+    SYNAPSE_ASSIGN_OR_RETURN(out.allow, strings_value(source, *allow, "jobs.allow", 64));
+    for (const std::string& rule : out.allow) {
+      const bool known = rule == "*" || rule.rfind("node:", 0) == 0 ||
+                         rule.rfind("name:", 0) == 0 || rule.rfind("role:", 0) == 0;
+      if (!known) {
+        return tl::unexpected(key_error(source, *allow, "jobs.allow",
+                                        "\"" + rule + "\" is not \"*\", node:, name: or role:"));
+      }
+    }
+  }
+  if (const toml::node* user = jobs->get("user")) {
+    std::optional<std::string> text = user->value_exact<std::string>();
+    if (!text || text->empty()) {
+      return tl::unexpected(key_error(source, *user, "jobs.user", "expected an account name"));
+    }
+    out.user = *text;
+  }
+  if (const toml::node* depth = jobs->get("queue_depth")) {
+    std::optional<int64_t> value = depth->value_exact<int64_t>();
+    if (!value || *value < 0 || *value > 10000) {
+      return tl::unexpected(
+          key_error(source, *depth, "jobs.queue_depth", "expected a whole number 0..10000"));
+    }
+    out.queue_depth = static_cast<uint32_t>(*value);
+  }
+  if (const toml::node* name = jobs->get("name")) {
+    std::optional<std::string> text = name->value_exact<std::string>();
+    if (!text || text->empty() || text->size() > 64) {
+      return tl::unexpected(key_error(source, *name, "jobs.name", "expected 1 to 64 bytes"));
+    }
+    out.name = *text;
+  }
+  return core::ok();
+}
+
 core::Status apply(std::string_view source, const toml::table& root, Config& config) {
-  SYNAPSE_RETURN_IF_ERROR(
-      check_keys(source, root, "",
-                 {"store", "import", "swarm", "network", "discovery", "exchange", "fs", "log"}));
+  SYNAPSE_RETURN_IF_ERROR(check_keys(
+      source, root, "",
+      {"store", "import", "swarm", "network", "discovery", "exchange", "fs", "log", "jobs"}));
+  SYNAPSE_RETURN_IF_ERROR(apply_jobs(source, root, config));
   SYNAPSE_RETURN_IF_ERROR(apply_network(source, root, config));
   SYNAPSE_RETURN_IF_ERROR(apply_discovery(source, root, config));
   SYNAPSE_RETURN_IF_ERROR(apply_log(source, root, config));
@@ -400,6 +482,26 @@ cache_size = "4G"
 # fsync() on the shared folder returns once `store.replication` nodes hold the file; after this
 # long it fails with EIO instead.
 fsync_timeout = "60s"
+
+[jobs]
+# Run jobs on this node (docs/jobs.md). Every node coordinates the jobs submitted on it either
+# way.
+enabled = true
+# What jobs may use here in all; unset: every CPU, and all the memory but 10 % (at most 2 GiB).
+# cpus = 4
+# memory = "16G"
+# Labels a job can ask for with [placement] labels = [...].
+labels = []
+# Who may run jobs here: "*", "node:<ID prefix>", "name:<certificate name>", "role:<role>".
+# Empty: every member of the swarm.
+allow = []
+# The account jobs run as when the node runs as root (otherwise they run as the node's user).
+user = "nobody"
+# Tasks accepted beyond what runs now; 0: twice the CPUs.
+queue_depth = 0
+# This node's name for [placement] nodes and `synapse peers`; unset: the certificate's name,
+# else the host name.
+# name = "lab-pc-3"
 
 [log]
 # trace, debug, info, warn or error.

@@ -61,13 +61,44 @@ core::Result<daemon::DaemonOptions> daemon_options(Context& context, const UpOpt
                              crypto::Certificate::load(context.env, context.certificate_path()));
     options.certificate = certificate.encode();
   }
-  SYNAPSE_ASSIGN_OR_RETURN(crypto::AdmissionPolicy policy, load_admission_policy(context));
-  options.admit = [policy = std::make_shared<crypto::AdmissionPolicy>(std::move(policy))](
-                      const crypto::PeerIdentity& peer) {
-    const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
-    return policy->admit(peer.node_id, peer.certificate, now);
+  SYNAPSE_ASSIGN_OR_RETURN(crypto::AdmissionPolicy admission, load_admission_policy(context));
+  auto policy = std::make_shared<crypto::AdmissionPolicy>(std::move(admission));
+  const auto unix_now = [] {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  options.admit = [policy, unix_now](const crypto::PeerIdentity& peer) {
+    return policy->admit(peer.node_id, peer.certificate, unix_now());
+  };
+
+  // [jobs]: a peer's certificate counts (names and roles for the policy) only if the CA vouches.
+  const JobsConfig& jobs = config->jobs;
+  options.jobs.enabled = jobs.enabled;
+  options.jobs.cpus = jobs.cpus;
+  options.jobs.memory = jobs.memory;
+  options.jobs.labels = jobs.labels;
+  options.jobs.allow = jobs.allow;
+  options.jobs.user = jobs.user;
+  options.jobs.queue_depth = jobs.queue_depth;
+  options.jobs.name = jobs.name;
+  if (options.jobs.name.empty() && options.certificate) {
+    if (auto certificate = crypto::Certificate::decode(*options.certificate)) {
+      options.jobs.name = certificate->name;
+    }
+  }
+  if (options.jobs.name.empty()) {
+    char host[256] = {};
+    if (::gethostname(host, sizeof(host) - 1) == 0) options.jobs.name = host;
+  }
+  options.jobs.verify_certificate =
+      [policy, unix_now](
+          const crypto::NodeId& node,
+          const std::optional<core::Bytes>& bytes) -> std::optional<crypto::Certificate> {
+    if (!policy->ca()) return std::nullopt;
+    auto member = policy->member(node, bytes, unix_now());
+    if (!member || !member->certificate) return std::nullopt;
+    return *member->certificate;
   };
 
   options.listen = config->network.listen;
@@ -315,6 +346,21 @@ core::Status run_status(Context& context, bool as_json) {
   const json& exchange = status["exchange"];
   text += "\nexchange   served " + core::format_size(exchange["bytes_served"].get<uint64_t>()) +
           ", fetched " + core::format_size(exchange["bytes_fetched"].get<uint64_t>()) + "\n";
+  if (status.contains("jobs")) {
+    const json& jobs = status["jobs"];
+    char cpus[32];
+    std::snprintf(cpus, sizeof(cpus), "%g", jobs.value("cpus", 0.0));
+    if (jobs.value("runs_jobs", false)) {
+      text += "jobs       " + std::to_string(jobs.value("running", 0)) + " running, " +
+              std::to_string(jobs.value("waiting", 0)) + " waiting here (" + cpus + " CPUs, " +
+              core::format_size(jobs.value("memory", uint64_t{0})) + ", " +
+              std::to_string(jobs.value("gpus", 0)) + " GPUs); ";
+    } else {
+      text += "jobs       none run here; ";
+    }
+    text += std::to_string(jobs.value("coordinating", 0)) + " coordinated here, " +
+            std::to_string(jobs.value("nodes_advertising", 0)) + " nodes offer resources\n";
+  }
   text += "control    " + status["control"].get<std::string>();
   return print_line(text);
 }
@@ -323,17 +369,28 @@ core::Status run_peers(Context& context, bool as_json) {
   SYNAPSE_ASSIGN_OR_RETURN(json result, call(context, "peers"));
   if (as_json) return print_json(result);
   std::string text =
-      "NODE      ADDRESS                BUCKET  LAST SEEN  FAILURES  SCORE  BLOCKS  BAD";
+      "NODE      ADDRESS                BUCKET  LAST SEEN  FAILURES  SCORE  BLOCKS  BAD  "
+      "CPUS  MEMORY     GPUS  LOAD  JOBS";
   for (const json& peer : result["peers"]) {
-    char line[200];
-    std::snprintf(line, sizeof(line), "\n%-9s %-22s %6d  %9s  %8d  %5.2f  %6llu  %3llu%s",
+    std::string resources = "  -";
+    if (peer.contains("resources")) {
+      const json& r = peer["resources"];
+      char columns[128];
+      std::snprintf(columns, sizeof(columns), "  %4u  %-9s  %4zu  %4.2f  %u", r.value("cpus", 0u),
+                    core::format_size(r.value("memory", uint64_t{0})).c_str(),
+                    r.value("gpus", json::array()).size(), r.value("load1", 0.0),
+                    r.value("jobs_running", 0u));
+      resources = columns;
+    }
+    char line[400];
+    std::snprintf(line, sizeof(line), "\n%-9s %-22s %6d  %9s  %8d  %5.2f  %6llu  %3llu%s%s",
                   peer["short_id"].get<std::string>().c_str(),
                   peer["address"].get<std::string>().c_str(), peer["bucket"].get<int>(),
                   (format_seconds(peer.value("last_seen_seconds", 0.0)) + " ago").c_str(),
                   peer.value("failures", 0), peer.value("score", 0.5),
                   static_cast<unsigned long long>(peer.value("blocks_received", uint64_t{0})),
                   static_cast<unsigned long long>(peer.value("bad_blocks", uint64_t{0})),
-                  peer.value("backed_off", false) ? "  backed off" : "");
+                  resources.c_str(), peer.value("backed_off", false) ? "  backed off" : "");
     text += line;
   }
   return print_line(text);

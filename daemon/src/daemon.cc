@@ -12,10 +12,12 @@
 
 #include <map>
 
+#include "compute_host.h"
 #include "control_server.h"
 #include "daemon_methods.h"
 #include "data_service.h"
 #include "fs_host.h"
+#include "synapse/compute/messages.h"
 #include "synapse/core/guarded.h"
 #include "synapse/crypto/cid.h"
 #include "synapse/crypto/hash.h"
@@ -90,6 +92,13 @@ class Daemon final : public DaemonState {
                                                const exchange::StoreRequest& request) {
       return data_->on_store_request(from, request);
     };
+    exchange_options.on_call = [this](const exchange::Caller& from, uint32_t service,
+                                      core::Bytes body, exchange::CallReplyFn reply) {
+      if (service != compute::kComputeService || !compute_host_) {
+        return reply(core::make_error(ErrorCode::kUnsupported, "no such service here"));
+      }
+      compute_host_->on_call(from, std::move(body), std::move(reply));
+    };
     SYNAPSE_ASSIGN_OR_RETURN(exchange_, exchange::Exchange::create(loop_, *transport_, *store_,
                                                                    clock_, exchange_options));
     ++open_handles_;
@@ -108,6 +117,42 @@ class Daemon final : public DaemonState {
     }
     fs_host_ = std::move(*fs_host);
     ++open_handles_;
+
+    ComputeHostOptions jobs;
+    jobs.state_dir = ::geteuid() == 0
+                         ? std::filesystem::path("/var/tmp") /
+                               ("synapse-jobs-" + options_.identity.node_id().short_id())
+                         : options_.home / "jobs";
+    jobs.mount = options_.mount;
+    jobs.run_jobs = options_.jobs.enabled;
+    jobs.cpus = options_.jobs.cpus;
+    jobs.memory = options_.jobs.memory;
+    jobs.labels = options_.jobs.labels;
+    jobs.allow = options_.jobs.allow;
+    jobs.user = options_.jobs.user;
+    jobs.queue_depth = options_.jobs.queue_depth;
+    jobs.name = options_.jobs.name;
+    jobs.verify_certificate = options_.jobs.verify_certificate;
+    if (options_.certificate) {
+      if (auto certificate = crypto::Certificate::decode(*options_.certificate)) {
+        jobs.certificate = *certificate;
+      }
+    }
+    auto compute_host = ComputeHost::create(loop_, std::move(jobs), options_.identity, *runtime_,
+                                            *exchange_, fs_host_->shared_file_system(), *store_,
+                                            [this] { return next_sequence(); });
+    if (!compute_host) {
+      shutdown();
+      return tl::unexpected(compute_host.error());
+    }
+    compute_host_ = std::move(*compute_host);
+    ++open_handles_;
+    fs_host_->set_peer_details([this](const crypto::NodeId& id) {
+      for (const auto& [node, advert] : compute_host_->adverts()) {
+        if (node == id) return compute::advert_text(advert);
+      }
+      return std::string();
+    });
 
     std::error_code ignored;
     std::filesystem::remove(options_.control_socket(), ignored);  // stale: we hold the lock
@@ -221,6 +266,7 @@ class Daemon final : public DaemonState {
   blockstore::BlockStore& store() override { return *store_; }
   exchange::Exchange& exchange() override { return *exchange_; }
   DataService& data() override { return *data_; }
+  ComputeHost* compute() override { return compute_host_.get(); }
   core::Duration uptime() const override { return clock_.now() - started_; }
   bool joined() const override { return settled() && runtime_->node().routing_table().size() > 0; }
 
@@ -249,7 +295,9 @@ class Daemon final : public DaemonState {
     if (runtime_) save_peers();
     waiting_.clear();
     auto closed = [this] { handle_closed(); };
-    // The file system first: its calls wait on the exchange and the DHT.
+    // Jobs first (they use the file system), then the file system: its calls wait on the
+    // exchange and the DHT.
+    if (compute_host_) compute_host_->close(closed);
     if (fs_host_) fs_host_->close(closed);
     if (exchange_) exchange_->close(closed);  // its streams close before the transport
     if (runtime_) {
@@ -366,6 +414,7 @@ class Daemon final : public DaemonState {
         shutdown();
         return;
       }
+      compute_host_->start();
       if (on_ready_) {
         on_ready_(ReadyInfo{static_cast<int>(::getpid()), transport_->node_id(),
                             transport_->local_endpoint(), options_.control_socket(),
@@ -430,6 +479,7 @@ class Daemon final : public DaemonState {
   uv_timer_t data_timer_{};
   uv_timer_t fs_timer_{};  // FsHost::loop_tick five times a second
   std::unique_ptr<FsHost> fs_host_;
+  std::unique_ptr<ComputeHost> compute_host_;  // after fs_host_: destroyed before it
   core::Status failure_ =
       core::ok();  // why the node stopped on its own, if it did  // DataService::tick every second
   size_t open_handles_ = 0;

@@ -91,6 +91,7 @@ json status_of(DaemonState& daemon) {
                         {"stream_failures", exchange.stream_failures},
                         {"protocol_errors", exchange.protocol_errors}};
   result["replication"] = daemon.data().replication_json();
+  if (ComputeHost* compute = daemon.compute()) result["jobs"] = compute->status_json();
   if (auto store = daemon.store().stats()) {
     result["store"] = {{"blocks", store->blocks},
                        {"bytes", store->bytes},
@@ -109,6 +110,29 @@ json status_of(DaemonState& daemon) {
     result["discovery"] = {{"enabled", false}};
   }
   return result;
+}
+
+json advert_json(const compute::NodeAdvert& advert) {
+  json gpus = json::array();
+  for (const compute::GpuInfo& gpu : advert.gpus) {
+    gpus.push_back({{"index", gpu.index}, {"name", gpu.name}, {"memory", gpu.memory_bytes}});
+  }
+  json runtimes = json::array();
+  for (compute::RuntimeKind kind : advert.runtimes)
+    runtimes.push_back(compute::runtime_kind_name(kind));
+  return {{"name", advert.name},
+          {"cpus", advert.cpus},
+          {"memory", advert.memory},
+          {"disk_free", advert.disk_free},
+          {"gpus", gpus},
+          {"runtimes", runtimes},
+          {"labels", advert.labels},
+          {"load1", advert.load1},
+          {"cpus_free", advert.load.cpus_free},
+          {"memory_free", advert.load.memory_free},
+          {"jobs_running", advert.load.running},
+          {"jobs_waiting", advert.load.waiting},
+          {"accepts_jobs", advert.accepts_jobs}};
 }
 
 json peers_of(DaemonState& daemon) {
@@ -139,6 +163,11 @@ json peers_of(DaemonState& daemon) {
     } else {
       peer["blocks_received"] = 0;
       peer["bad_blocks"] = 0;
+    }
+    if (ComputeHost* compute = daemon.compute()) {
+      for (const auto& [id, advert] : compute->adverts()) {
+        if (id == contact.id) peer["resources"] = advert_json(advert);
+      }
     }
     peers.push_back(std::move(peer));
   }
@@ -295,6 +324,7 @@ void leave(DaemonState& daemon, const ControlRequest& request, ControlServer::Re
 void handle_request(DaemonState& daemon, const ControlRequest& request,
                     ControlServer::Reply reply) {
   const std::string& method = request.method;
+  if (ComputeHost* compute = daemon.compute(); compute && compute->handle(request, reply)) return;
   if (method == "status") {
     reply(status_of(daemon));
   } else if (method == "peers") {

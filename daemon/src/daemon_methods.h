@@ -2,6 +2,7 @@
 // daemon.cc. Everything runs on the daemon's loop thread.
 #pragma once
 
+#include "compute_host.h"
 #include "control_server.h"
 #include "data_service.h"
 #include "synapse/daemon/daemon.h"
@@ -22,6 +23,8 @@ class DaemonState {
   virtual blockstore::BlockStore& store() = 0;
   virtual exchange::Exchange& exchange() = 0;
   virtual DataService& data() = 0;
+  // Jobs on this node; null before the node has started them.
+  virtual ComputeHost* compute() = 0;
   virtual core::Duration uptime() const = 0;
   // The first join has finished and the routing table is not empty.
   virtual bool joined() const = 0;
@@ -35,7 +38,7 @@ class DaemonState {
 };
 
 // Answers one request: status, peers, dht.put, dht.get, dht.providers, dht.provide, get.start,
-// get.progress, pins.changed, pin.ls, leave, shutdown.
+// get.progress, pins.changed, pin.ls, leave, shutdown, and the jobs' (ComputeHost::handle).
 void handle_request(DaemonState& daemon, const ControlRequest& request, ControlServer::Reply reply);
 
 }  // namespace synapse::daemon

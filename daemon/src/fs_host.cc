@@ -170,6 +170,7 @@ class Host final : public FsHost {
                                                                                 entry.last_seen)
                                    .count()) +
                 "\n";
+        if (peer_details_) text += peer_details_(entry.contact.id);
         peers.emplace_back(entry.contact.id.short_id(), std::move(text));
       }
     }
@@ -199,6 +200,10 @@ class Host final : public FsHost {
   }
 
   fs::FileSystem& file_system() override { return *fs_; }
+  fs::SharedFileSystem& shared_file_system() override { return *fs_; }
+  void set_peer_details(std::function<std::string(const crypto::NodeId&)> details) override {
+    peer_details_ = std::move(details);
+  }
 
   // Runs `work` on the loop thread; false when the node is stopping.
   bool post(std::function<void()> work) {
@@ -269,6 +274,7 @@ class Host final : public FsHost {
     core::MonoTime tried;
   };
   std::map<fs::DirId, UnstoredLayer> unstored_;  // loop thread only
+  std::function<std::string(const crypto::NodeId&)> peer_details_;
 };
 
 fs::WriterId LoopBackend::self() const {

@@ -18,6 +18,7 @@
 #include "data_service.h"
 #include "synapse/crypto/identity.h"
 #include "synapse/fs/file_system.h"
+#include "synapse/fs/shared_file_system.h"
 
 namespace synapse::daemon {
 
@@ -49,6 +50,10 @@ class FsHost {
   // uv handle; `done` runs on the loop thread.
   virtual void close(std::function<void()> done) = 0;
   virtual fs::FileSystem& file_system() = 0;
+  virtual fs::SharedFileSystem& shared_file_system() = 0;
+  // More lines for a peer's /.peers file (its resources, from the jobs' adverts); called on the
+  // loop thread by loop_tick(). May return "".
+  virtual void set_peer_details(std::function<std::string(const crypto::NodeId&)> details) = 0;
 };
 
 }  // namespace synapse::daemon

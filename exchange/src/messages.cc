@@ -53,7 +53,7 @@ class Writer {
 
 // Message types on the wire; the variant's alternatives in this order, from 1.
 constexpr uint64_t kTypeCount = std::variant_size_v<Message>;
-constexpr uint32_t kFieldCounts[kTypeCount] = {1, 1, 2, 1, 2, 2, 3, 3};
+constexpr uint32_t kFieldCounts[kTypeCount] = {1, 1, 2, 1, 2, 2, 3, 3, 3, 4};
 
 // ---- Decoding ----
 
@@ -94,16 +94,29 @@ Message read_body(uint64_t type, const msgpack::object* f) {
       return HoldsReply{as_uint(f[0]), as_bool(f[1])};
     case 7:
       return StoreRequest{as_uint(f[0]), as_cid(f[1]), as_uint(f[2])};
-    default:
+    case 8:
       return StoreReply{as_uint(f[0]), as_bool(f[1]), as_str(f[2])};
+    case 9: {
+      const core::ByteView body = as_bin(f[2], kMaxCallBodySize);
+      return CallRequest{as_uint(f[0]), static_cast<uint32_t>(as_uint(f[1], UINT32_MAX)),
+                         core::Bytes(body.begin(), body.end())};
+    }
+    default: {
+      const uint64_t error = as_uint(f[1], static_cast<uint64_t>(core::ErrorCode::kInternal) + 1);
+      const core::ByteView body = as_bin(f[3], kMaxCallBodySize);
+      return CallReply{as_uint(f[0]), static_cast<uint32_t>(error), as_str(f[2]),
+                       core::Bytes(body.begin(), body.end())};
+    }
   }
 }
 
 }  // namespace
 
 core::Bytes encode_frame(const Message& message) {
-  const size_t reserve =
-      std::holds_alternative<BlockData>(message) ? std::get<BlockData>(message).data.size() : 0;
+  size_t reserve = 0;
+  if (auto* block = std::get_if<BlockData>(&message)) reserve = block->data.size();
+  if (auto* call = std::get_if<CallRequest>(&message)) reserve = call->body.size();
+  if (auto* reply = std::get_if<CallReply>(&message)) reserve = reply->body.size();
   Writer w(reserve);
   w.header(message.index() + 1, kFieldCounts[message.index()]);
   std::visit(Overloaded{
@@ -132,6 +145,20 @@ core::Bytes encode_frame(const Message& message) {
                    w.uint(m.id);
                    w.boolean(m.accepted);
                    w.str(m.reason);
+                 },
+                 [&](const CallRequest& m) {
+                   SYNAPSE_CHECK(m.body.size() <= kMaxCallBodySize, "call body too long");
+                   w.uint(m.id);
+                   w.uint(m.service);
+                   w.bin(m.body);
+                 },
+                 [&](const CallReply& m) {
+                   SYNAPSE_CHECK(m.body.size() <= kMaxCallBodySize, "call reply body too long");
+                   SYNAPSE_CHECK(m.message.size() <= kMaxReasonSize, "call reply message too long");
+                   w.uint(m.id);
+                   w.uint(m.error);
+                   w.str(m.message);
+                   w.bin(m.body);
                  },
              },
              message);

@@ -110,6 +110,22 @@ class UvExchange final : public Exchange {
     });
   }
 
+  void call(const PeerRef& peer, uint32_t service, core::Bytes body, core::Duration timeout,
+            std::function<void(core::Result<core::Bytes>)> done) override {
+    SYNAPSE_CHECK(body.size() <= kMaxCallBodySize, "Exchange::call body over kMaxCallBodySize");
+    ask(
+        peer, CallRequest{0, service, std::move(body)},
+        [done = std::move(done)](core::Result<Message> reply) {
+          if (!reply) return done(tl::unexpected(reply.error()));
+          CallReply& answer = std::get<CallReply>(*reply);
+          if (answer.error != 0) {
+            return done(make_error(static_cast<ErrorCode>(answer.error - 1), answer.message));
+          }
+          done(std::move(answer.body));
+        },
+        std::min(timeout, kRequestTimeout));
+  }
+
   const PeerScores& scores() const override { return scores_; }
   const ExchangeStats& stats() const override { return stats_; }
 
@@ -262,7 +278,8 @@ class UvExchange final : public Exchange {
     }
   }
 
-  void ask(const PeerRef& peer, Message request, ReplyHandler handler) {
+  void ask(const PeerRef& peer, Message request, ReplyHandler handler,
+           core::Duration timeout = kRequestTimeout) {
     if (closing_) {
       return handler(make_error(ErrorCode::kFailedPrecondition, "the node is shutting down"));
     }
@@ -273,7 +290,7 @@ class UvExchange final : public Exchange {
         },
         request);
     Client& client = client_for(peer);
-    client.waiting[id] = {std::move(handler), clock_.now() + kRequestTimeout};
+    client.waiting[id] = {std::move(handler), clock_.now() + timeout};
     send(peer.id, request);
     arm_timer();
   }
@@ -325,6 +342,8 @@ class UvExchange final : public Exchange {
     if (auto* reply = std::get_if<HoldsReply>(&message)) {
       request_id = reply->id;
     } else if (auto* reply = std::get_if<StoreReply>(&message)) {
+      request_id = reply->id;
+    } else if (auto* reply = std::get_if<CallReply>(&message)) {
       request_id = reply->id;
     } else {
       return make_error(ErrorCode::kInvalidArgument, "a provider sent a request");
@@ -485,10 +504,41 @@ class UvExchange final : public Exchange {
         if (reply.reason.size() > kMaxReasonSize) reply.reason.resize(kMaxReasonSize);
       }
       answer(session, reply);
+    } else if (auto* request = std::get_if<CallRequest>(&message)) {
+      on_call_request(id, session, std::move(*request));
     } else {
       return make_error(ErrorCode::kInvalidArgument, "a requester sent an answer");
     }
     return core::ok();
+  }
+
+  void on_call_request(uint64_t session_id, Session& session, CallRequest request) {
+    const uint64_t call_id = request.id;
+    if (!options_.on_call) {
+      answer(session, CallReply{call_id,
+                                static_cast<uint32_t>(ErrorCode::kUnsupported) + 1,
+                                "this node offers no services",
+                                {}});
+      return;
+    }
+    const dht::Stream& stream = *session.stream;
+    Caller caller{PeerRef{stream.peer().node_id, stream.remote()}, stream.peer().certificate};
+    options_.on_call(caller, request.service, std::move(request.body),
+                     [this, session_id, call_id](core::Result<core::Bytes> result) {
+                       auto it = sessions_.find(session_id);
+                       if (it == sessions_.end() || closing_) return;
+                       CallReply reply{call_id, 0, {}, {}};
+                       if (result && result->size() > kMaxCallBodySize) {
+                         result = make_error(ErrorCode::kInternal, "reply over the size limit");
+                       }
+                       if (result) {
+                         reply.body = std::move(*result);
+                       } else {
+                         reply.error = static_cast<uint32_t>(result.error().code()) + 1;
+                         reply.message = result.error().message().substr(0, kMaxReasonSize);
+                       }
+                       answer(it->second, reply);
+                     });
   }
 
   void answer(Session& session, const Message& message) {

@@ -178,6 +178,14 @@ core::Status SharedFs::rename(Ino parent, std::string_view name_view, Ino new_pa
       drop_if_unused(*displaced);
     }
   }
+  if (observer_) {
+    auto dir_path = path_of(new_parent);
+    lock.unlock();
+    if (dir_path) {
+      observer_(CommitNotice{dir_path->empty() ? new_name : *dir_path + "/" + new_name, false,
+                             CallerScope::current()});
+    }
+  }
   return core::ok();
 }
 

@@ -84,7 +84,27 @@ void SharedFs::drop_if_unused(Ino ino) {
   if (it->second.lookups > 0 || it->second.handles > 0) return;
   auto named = by_name_.find({it->second.parent, it->second.name});
   if (named != by_name_.end() && named->second == ino) by_name_.erase(named);
+  const bool directory = it->second.type == FileType::kDirectory;
   inodes_.erase(it);
+  if (!directory) return;
+  // Entries a readdir listed (no lookup counted on them) go with their folder; a name looked
+  // up again later gets a new inode under the folder's new one.
+  std::vector<Ino> children;
+  for (auto child = by_name_.lower_bound({ino, std::string()});
+       child != by_name_.end() && child->first.first == ino; ++child) {
+    children.push_back(child->second);
+  }
+  for (Ino child : children) {
+    auto entry = inodes_.find(child);
+    if (entry == inodes_.end()) continue;
+    if (entry->second.lookups > 0 || entry->second.handles > 0) {
+      entry->second.last = attr_of(child);
+      entry->second.parent = 0;  // still held: keeps working detached, like a removed file
+      by_name_.erase({ino, entry->second.name});
+      continue;
+    }
+    drop_if_unused(child);
+  }
 }
 
 void SharedFs::detach(Ino parent, const std::string& name) {
@@ -576,8 +596,68 @@ core::Status SharedFs::commit(Ino ino, OpenFile& file) {
 core::Status SharedFs::flush(HandleId id) {
   SYNAPSE_ASSIGN_OR_RETURN(Handle * h, handle(id));
   if (!h->file || !h->flags.write) return core::ok();
-  std::lock_guard lock(h->file->mu);
-  return commit(h->ino, *h->file);
+  const Ino ino = h->ino;
+  {
+    std::lock_guard lock(h->file->mu);
+    SYNAPSE_RETURN_IF_ERROR(commit(ino, *h->file));
+  }
+  notify(ino, id);
+  return core::ok();
+}
+
+std::optional<std::string> SharedFs::path_of(Ino ino) const {
+  std::string path;
+  for (Ino at = ino; at != kRootIno;) {
+    auto it = inodes_.find(at);
+    if (it == inodes_.end() || it->second.parent == 0) return std::nullopt;
+    path = path.empty() ? it->second.name : it->second.name + "/" + path;
+    at = it->second.parent;
+  }
+  return path;
+}
+
+namespace {
+thread_local std::optional<uint32_t> current_caller;
+}  // namespace
+
+CallerScope::CallerScope(uint32_t uid) : previous_(current_caller) { current_caller = uid; }
+CallerScope::~CallerScope() { current_caller = previous_; }
+std::optional<uint32_t> CallerScope::current() { return current_caller; }
+
+void SharedFs::notify(Ino ino, std::optional<HandleId> ignore) {
+  if (!observer_) return;
+  CommitNotice notice;
+  notice.uid = CallerScope::current();
+  {
+    Lock lock(mu_);
+    auto path = path_of(ino);
+    if (!path) return;
+    notice.path = std::move(*path);
+    for (const auto& [id, other] : handles_) {
+      if (other.ino == ino && other.flags.write && id != ignore) notice.open_for_writing = true;
+    }
+  }
+  observer_(notice);
+}
+
+core::Result<ContentInfo> SharedFs::content_info(Ino ino) {
+  Lock lock(mu_);
+  auto it = inodes_.find(ino);
+  if (it == inodes_.end()) return make_error(ErrorCode::kNotFound, "stale inode");
+  if (it->second.type == FileType::kDirectory) {
+    return make_error(ErrorCode::kIsDirectory, "is a directory");
+  }
+  if (it->second.kind == NodeKind::kCidEntry) {
+    return ContentInfo{it->second.cid, {}, it->second.last.size};
+  }
+  if (it->second.kind != NodeKind::kShared || it->second.parent == 0) {
+    return make_error(ErrorCode::kNotFound, "not in the shared tree");
+  }
+  SYNAPSE_ASSIGN_OR_RETURN(const Resolved* resolved, find(it->second.parent, it->second.name));
+  if (!resolved || resolved->entry.kind != EntryKind::kFile) {
+    return make_error(ErrorCode::kNotFound, it->second.name + " is not a file");
+  }
+  return ContentInfo{resolved->entry.content, resolved->entry.version.writer, resolved->entry.size};
 }
 
 core::Status SharedFs::fsync(HandleId id) {
@@ -613,8 +693,11 @@ core::Status SharedFs::release(HandleId id) {
     std::lock_guard lock(h->file->mu);
     committed = commit(h->ino, *h->file);
   }
-  Lock lock(mu_);
   const Ino ino = h->ino;
+  const bool wrote = h->file && h->flags.write && committed;
+  // Told before the handle goes: once the inode is unused its path is gone too.
+  if (wrote) notify(ino, id);
+  Lock lock(mu_);
   handles_.erase(id);
   Inode& inode = inodes_[ino];
   if (--inode.handles == 0) inode.open.reset();

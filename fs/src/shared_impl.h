@@ -105,8 +105,12 @@ class SharedFs final : public SharedFileSystem {
   core::Result<Attr> symlink(Ino parent, std::string_view name, std::string_view target) override;
   core::Result<std::string> readlink(Ino ino) override;
   core::Result<FsStats> statfs() override;
+  core::Result<ContentInfo> content_info(Ino ino) override;
 
   // SharedFileSystem
+  void set_commit_observer(std::function<void(const CommitNotice&)> observer) override {
+    observer_ = std::move(observer);
+  }
   void tick() override;
   core::Status publish_now() override;
   void republish_all() override;
@@ -173,6 +177,12 @@ class SharedFs final : public SharedFileSystem {
   // Registers an open handle; `counted`: open_file() already counted it on its inode.
   HandleId add_handle(Handle handle, bool counted = false);
   core::Status check_name(std::string_view name) const;
+  // Tells the observer (if any) that `ino` changed; `ignore` is the handle the change came
+  // through. Takes mu_ itself.
+  void notify(Ino ino, std::optional<HandleId> ignore);
+  // The tree path of an inode in the shared tree ("" for the root, nullopt when detached);
+  // under mu_.
+  std::optional<std::string> path_of(Ino ino) const;
   int64_t now_ns() { return static_cast<int64_t>(backend_.wall_ms()) * 1'000'000; }
 
   // --- namespace_ops.cc ---
@@ -188,6 +198,7 @@ class SharedFs final : public SharedFileSystem {
   SharedOptions options_;
   WriterId self_;
   std::mutex publish_mu_;  // one publication at a time
+  std::function<void(const CommitNotice&)> observer_;
 
   std::mutex mu_;
   core::Rng& rng_;

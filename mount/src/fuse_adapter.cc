@@ -27,6 +27,7 @@ using core::ErrorCode;
 template <typename Body>
 void serve(fuse_req_t req, const char* op, Body&& body) noexcept {
   try {
+    const fs::CallerScope caller(fuse_req_ctx(req)->uid);
     body();
     return;
   } catch (const std::exception& e) {

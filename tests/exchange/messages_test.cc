@@ -55,9 +55,17 @@ bool same(const Message& a, const Message& b) {
     const auto& y = std::get<StoreRequest>(b);
     return x->id == y.id && x->root == y.root && x->size == y.size;
   }
-  const auto& x = std::get<StoreReply>(a);
-  const auto& y = std::get<StoreReply>(b);
-  return x.id == y.id && x.accepted == y.accepted && x.reason == y.reason;
+  if (auto* x = std::get_if<StoreReply>(&a)) {
+    const auto& y = std::get<StoreReply>(b);
+    return x->id == y.id && x->accepted == y.accepted && x->reason == y.reason;
+  }
+  if (auto* x = std::get_if<CallRequest>(&a)) {
+    const auto& y = std::get<CallRequest>(b);
+    return x->id == y.id && x->service == y.service && x->body == y.body;
+  }
+  const auto& x = std::get<CallReply>(a);
+  const auto& y = std::get<CallReply>(b);
+  return x.id == y.id && x.error == y.error && x.message == y.message && x.body == y.body;
 }
 
 // One or more of every message type, with edge values.
@@ -84,6 +92,13 @@ std::vector<Message> every_message() {
   out.push_back(StoreReply{7, true, ""});
   out.push_back(StoreReply{8, false, "store full"});
   out.push_back(StoreReply{9, false, std::string(kMaxReasonSize, 'r')});
+  out.push_back(CallRequest{1, 0, {}});
+  out.push_back(CallRequest{UINT64_MAX, UINT32_MAX, testing::random_bytes(rng, kMaxCallBodySize)});
+  out.push_back(CallReply{2, 0, "", testing::random_bytes(rng, 300)});
+  out.push_back(CallReply{3,
+                          static_cast<uint32_t>(core::ErrorCode::kInternal) + 1,
+                          std::string(kMaxReasonSize, 'm'),
+                          {}});
   return out;
 }
 
@@ -193,8 +208,10 @@ TEST(ExchangeMessages, FramesAreNumberedAndLaidOutAsDocumented) {
                                          HoldsRequest{1, raw_cid(1)},
                                          HoldsReply{1, true},
                                          StoreRequest{1, raw_cid(1), 2},
-                                         StoreReply{1, true, ""}};
-  const uint8_t fields[] = {1, 1, 2, 1, 2, 2, 3, 3};
+                                         StoreReply{1, true, ""},
+                                         CallRequest{1, 2, {}},
+                                         CallReply{1, 0, "", {}}};
+  const uint8_t fields[] = {1, 1, 2, 1, 2, 2, 3, 3, 3, 4};
   for (size_t i = 0; i < messages.size(); ++i) {
     const Bytes frame = encode_frame(messages[i]);
     ASSERT_GE(frame.size(), 7u);
@@ -288,7 +305,7 @@ TEST(ExchangeMessages, DecodeRejectsAnUnsupportedVersion) {
 
 TEST(ExchangeMessages, DecodeRejectsAnUnknownType) {
   const std::vector<Cid> list = cids(1);
-  for (uint64_t type : {uint64_t{0}, uint64_t{9}, uint64_t{100}, UINT64_MAX}) {
+  for (uint64_t type : {uint64_t{0}, uint64_t{11}, uint64_t{100}, UINT64_MAX}) {
     expect_rejected(Pack().array(3).uint(1).uint(type).cid_list(list).bytes(),
                     "type " + std::to_string(type));
   }
@@ -332,6 +349,19 @@ TEST(ExchangeMessages, DecodeRejectsFieldsOfTheWrongKind) {
                       .str(std::string(kMaxReasonSize + 1, 'r'))
                       .bytes(),
                   "reason over the limit");
+}
+
+TEST(ExchangeMessages, DecodeRejectsCallBodiesOverTheLimitAndUnknownErrorCodes) {
+  const Bytes body(kMaxCallBodySize + 1, 1);
+  expect_rejected(Pack().array(5).uint(1).uint(9).uint(1).uint(2).bin(body).bytes(),
+                  "call body over the limit");
+  expect_rejected(Pack().array(6).uint(1).uint(10).uint(1).uint(0).str("").bin(body).bytes(),
+                  "call reply body over the limit");
+  const uint64_t past_last = static_cast<uint64_t>(core::ErrorCode::kInternal) + 2;
+  expect_rejected(Pack().array(6).uint(1).uint(10).uint(1).uint(past_last).str("x").bin({}).bytes(),
+                  "error code past the last");
+  expect_rejected(Pack().array(5).uint(1).uint(9).uint(1).uint(uint64_t{1} << 32).bin({}).bytes(),
+                  "service over 32 bits");
 }
 
 TEST(ExchangeMessages, DecodeRejectsTrailingBytes) {

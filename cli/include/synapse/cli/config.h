@@ -48,6 +48,18 @@ struct LogConfig {
   std::filesystem::path file = "synapse.log";
 };
 
+// What this node offers to jobs (docs/jobs.md, "Configuration").
+struct JobsConfig {
+  bool enabled = true;
+  std::optional<double> cpus;      // default: every CPU
+  std::optional<uint64_t> memory;  // default: all but 10 % (at most 2 GiB kept back)
+  std::vector<std::string> labels;
+  std::vector<std::string> allow;  // "*", "node:<hex>", "name:<n>", "role:<r>"; empty: all
+  std::string user = "nobody";
+  uint32_t queue_depth = 0;  // 0: twice the CPUs
+  std::string name;          // default: the certificate's name, else the host name
+};
+
 struct Config {
   blockstore::LmdbOptions store;
   size_t store_replication = 3;                               // store.replication
@@ -60,6 +72,7 @@ struct Config {
   NetworkConfig network;
   DiscoveryConfig discovery;
   LogConfig log;
+  JobsConfig jobs;
 
   // Parses TOML text. Errors are one line naming the source, the line and the key: syntax
   // errors, unknown sections or keys, values of the wrong type, invalid sizes or presets.

@@ -17,6 +17,7 @@
 #include "synapse/blockstore/lmdb_store.h"
 #include "synapse/core/bytes.h"
 #include "synapse/core/result.h"
+#include "synapse/crypto/certificate.h"
 #include "synapse/crypto/identity.h"
 #include "synapse/crypto/secure_handshake.h"
 #include "synapse/crypto/swarm_key.h"
@@ -25,6 +26,22 @@
 #include "synapse/dht/node.h"
 
 namespace synapse::daemon {
+
+// The [jobs] section of the config (docs/config.md).
+struct JobsOptions {
+  bool enabled = true;             // run jobs here (every node coordinates what it is given)
+  std::optional<double> cpus;      // for jobs; default: every CPU
+  std::optional<uint64_t> memory;  // for jobs; default: all but 10 % (at most 2 GiB kept back)
+  std::vector<std::string> labels;
+  std::vector<std::string> allow;  // "*", "node:<hex>", "name:<n>", "role:<r>"; empty: all
+  std::string user = "nobody";     // the account jobs run as when the node runs as root
+  uint32_t queue_depth = 0;        // tasks accepted beyond what runs; 0: twice the CPUs
+  std::string name;                // this node's name; default: certificate name, else host name
+  // The certificate a peer presented if it verifies against the swarm's CA, else nullopt.
+  std::function<std::optional<crypto::Certificate>(const crypto::NodeId&,
+                                                   const std::optional<core::Bytes>&)>
+      verify_certificate;
+};
 
 struct DaemonOptions {
   // The node's folder: control.sock, daemon.lock and peers.json live here.
@@ -58,6 +75,9 @@ struct DaemonOptions {
   // Content read from other nodes kept at most, and how long fsync() waits for replication.
   uint64_t fs_cache_size = uint64_t{4} << 30;
   core::Duration fsync_timeout = std::chrono::seconds(60);
+  // Jobs (docs/jobs.md): what this node offers and to whom. The daemon fills in the folder,
+  // the mount point and this node's certificate.
+  JobsOptions jobs;
   // Fault injection for tests (SYNAPSE_FAULTS=corrupt-served-blocks): serve corrupt blocks.
   bool corrupt_served_blocks = false;
 

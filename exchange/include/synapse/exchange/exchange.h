@@ -1,7 +1,8 @@
 // The block exchange of a running node (docs/exchange.md): serves blocks of the local store to
 // peers over encrypted streams, fetches files from many providers at once (synapse/exchange/
 // fetch.h drives each fetch), asks peers whether they hold a file and whether they will keep a
-// replica of one. Takes over the transport's stream handler.
+// replica of one, and carries the calls of services above it (jobs) as request and reply on
+// the same streams. Takes over the transport's stream handler.
 //
 // Threads: lives on the transport's libuv loop; every method must be called there and every
 // callback runs there, never inside the call that registers it. Fetched blocks are written to
@@ -12,6 +13,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +37,17 @@ struct PeerRef {
   dht::Endpoint endpoint;
 };
 
+// Who sent a call: the authenticated peer and the certificate it presented, if any (unverified
+// bytes; crypto::decode_certificate and the admission policy say what they mean).
+struct Caller {
+  PeerRef peer;
+  std::optional<core::Bytes> certificate;
+};
+
+// Answers a call; runs at most once, on the loop thread. A reply to a requester whose stream is
+// gone is dropped.
+using CallReplyFn = std::function<void(core::Result<core::Bytes>)>;
+
 struct ExchangeOptions {
   FetchOptions fetch;
   // Bytes per second served to all requesters together; 0: unlimited.
@@ -48,6 +61,10 @@ struct ExchangeOptions {
   // A peer asks this node to keep a replica: accept (and start fetching it) or decline with a
   // reason. Empty: every request is declined.
   std::function<StoreReply(const PeerRef& from, const StoreRequest& request)> on_store_request;
+  // A peer calls `service` with `body` (at most kMaxCallBodySize bytes): answer through `reply`,
+  // now or later. Empty: every call fails with kUnsupported.
+  std::function<void(const Caller& from, uint32_t service, core::Bytes body, CallReplyFn reply)>
+      on_call;
   // Fault injection for tests: flip a byte of every block served. Never set in production.
   bool corrupt_served_blocks = false;
 };
@@ -93,6 +110,12 @@ class Exchange {
   // Asks `peer` to keep a replica of the file below `root` (`size` bytes of blocks).
   virtual void ask_to_store(const PeerRef& peer, const crypto::Cid& root, uint64_t size,
                             std::function<void(core::Result<StoreReply>)> done) = 0;
+
+  // Calls `service` on `peer` with `body` (at most kMaxCallBodySize bytes). `done` gets the
+  // reply body, the error the peer answered, or kIo when it cannot be reached or does not
+  // answer within `timeout` (at most 15 s).
+  virtual void call(const PeerRef& peer, uint32_t service, core::Bytes body, core::Duration timeout,
+                    std::function<void(core::Result<core::Bytes>)> done) = 0;
 
   virtual const PeerScores& scores() const = 0;
   virtual const ExchangeStats& stats() const = 0;

@@ -1,7 +1,7 @@
 // The block exchange's wire format (docs/exchange.md): messages on an encrypted stream
 // (synapse/dht/stream.h), each one frame of a 4-byte big-endian length and a msgpack array
 // [version, type, fields...]. The peer that opened the stream asks (want, cancel, holds, store);
-// the peer that accepted it answers (block, missing, holds reply, store reply).
+// the peer that accepted it answers (block, missing, holds reply, store reply, call reply).
 //
 // Decoding is strict and bounded: frames over kMaxFrameSize, lists over kMaxCidsPerMessage,
 // unknown versions or types and trailing bytes are errors (the stream is then dropped).
@@ -25,6 +25,8 @@ inline constexpr uint64_t kExchangeVersion = 1;
 inline constexpr size_t kMaxFrameSize = blockstore::kMaxBlockSize + 1024;
 inline constexpr size_t kMaxCidsPerMessage = 1024;
 inline constexpr size_t kMaxReasonSize = 256;
+// Largest body of a call or its reply (a service of the node above the exchange: jobs).
+inline constexpr size_t kMaxCallBodySize = 1 << 20;
 
 // Asks for blocks, in the order the asker wants them.
 struct Want {
@@ -65,8 +67,23 @@ struct StoreReply {
   std::string reason;  // why not, when declined
 };
 
+// A request for a service above the exchange (Exchange::call): `body` is that service's own
+// encoding, at most kMaxCallBodySize bytes.
+struct CallRequest {
+  uint64_t id = 0;
+  uint32_t service = 0;
+  core::Bytes body;
+};
+// The answer: `error` is 0 with the service's `body`, or 1 + core::ErrorCode with `message`.
+struct CallReply {
+  uint64_t id = 0;
+  uint32_t error = 0;
+  std::string message;  // at most kMaxReasonSize bytes
+  core::Bytes body;
+};
+
 using Message = std::variant<Want, Cancel, BlockData, Missing, HoldsRequest, HoldsReply,
-                             StoreRequest, StoreReply>;
+                             StoreRequest, StoreReply, CallRequest, CallReply>;
 
 // The frame (length prefix included) of one message. Lists and reasons must be within the
 // limits above (checked: a programmer error otherwise).

@@ -14,6 +14,7 @@
 // stays valid while the kernel holds lookups on it (see forget()) or a handle is open on it.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "synapse/core/result.h"
+#include "synapse/crypto/cid.h"
 
 namespace synapse::fs {
 
@@ -77,11 +79,34 @@ struct OpenFlags {
 
 enum class RenameMode { kReplace, kNoReplace, kExchange };
 
+// The committed content of a regular file in the shared tree.
+struct ContentInfo {
+  std::optional<crypto::Cid> content;  // none for an empty file
+  std::array<uint8_t, 32> writer{};    // the node whose record shows it (a WriterId)
+  uint64_t size = 0;
+};
+
 struct FsStats {
   uint64_t block_size = 4096;
   uint64_t total_bytes = 0;  // the swarm's capacity as far as this node knows
   uint64_t free_bytes = 0;
   uint64_t files = 0;  // entries this node has seen
+};
+
+// Which user the calling thread acts for: the mount sets it around every operation it serves
+// (the uid of the process that made the request), so that a commit notice can say who wrote.
+// Thread-local; scopes nest.
+class CallerScope {
+ public:
+  explicit CallerScope(uint32_t uid);
+  ~CallerScope();
+  CallerScope(const CallerScope&) = delete;
+  CallerScope& operator=(const CallerScope&) = delete;
+  // The innermost scope's uid on this thread, if any.
+  static std::optional<uint32_t> current();
+
+ private:
+  std::optional<uint32_t> previous_;
 };
 
 // The errors, by code (docs/filesystem.md has the errno each becomes):
@@ -133,6 +158,14 @@ class FileSystem {
                                      std::string_view target) = 0;
   virtual core::Result<std::string> readlink(Ino ino) = 0;
   virtual core::Result<FsStats> statfs() = 0;
+
+  // What the record of regular file `ino` names (kNotFound, kIsDirectory; kUnsupported in file
+  // systems without content IDs). Content being written through an open handle is not in it
+  // until committed.
+  virtual core::Result<ContentInfo> content_info(Ino ino) {
+    (void)ino;
+    return core::make_error(core::ErrorCode::kUnsupported, "no content IDs here");
+  }
 };
 
 }  // namespace synapse::fs

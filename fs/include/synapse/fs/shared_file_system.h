@@ -11,7 +11,10 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "synapse/blockstore/block_store.h"
 #include "synapse/blockstore/importer.h"
@@ -36,8 +39,24 @@ struct SharedOptions {
   uint64_t cache_bytes = uint64_t{4} << 30;  // content fetched from others kept at most
 };
 
+// A local change the node's own users made: a file closed after writing, or a name renamed
+// into place. `path` is the tree path ("jobs/wc.toml").
+struct CommitNotice {
+  std::string path;
+  // Another handle of this node still has the file open for writing (a later close tells
+  // again).
+  bool open_for_writing = false;
+  // Who made the change (CallerScope), when known.
+  std::optional<uint32_t> uid;
+};
+
 class SharedFileSystem : public FileSystem {
  public:
+  // Called after every commit of a file through flush (close) or release, and after every
+  // rename, on the thread that made the change, with no lock of the file system held; it must
+  // not call back into the file system (post the work elsewhere). Set it before the file system
+  // is used concurrently.
+  virtual void set_commit_observer(std::function<void(const CommitNotice&)> observer) = 0;
   // Publishes the layers whose first unpublished change is at least `publish_delay` old. The
   // host calls it periodically (every ~50 ms) from any thread.
   virtual void tick() = 0;
