@@ -879,14 +879,22 @@ class Host final : public ComputeHost, public compute::CoordinatorIo, public com
             for (const std::string& name : *names) {
               if (skip.count(name)) continue;
               auto record = files_->read_record(name);
-              if (!record) continue;
+              if (!record) {
+                spdlog::warn("jobs: cannot read the record of {}: {}", name,
+                             record.error().message());
+                continue;
+              }
               if (compute::is_terminal(record->state)) {
                 found.terminal.push_back(name);
                 continue;
               }
               if (alive.count(record->coordinator) && record->coordinator != self_) continue;
               auto spec = files_->read_spec(name);
-              if (spec) found.jobs.emplace_back(std::move(*record), std::move(*spec));
+              if (!spec) {
+                spdlog::warn("jobs: cannot read the spec of {}: {}", name, spec.error().message());
+                continue;
+              }
+              found.jobs.emplace_back(std::move(*record), std::move(*spec));
             }
           }
           if (auto submissions = files_->submissions()) {

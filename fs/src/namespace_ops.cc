@@ -34,7 +34,10 @@ core::Result<Attr> SharedFs::mkdir(Ino parent, std::string_view name_view, uint3
   entry.mode = mode & 07777;
   dirs_[id].validated = clock_.now();  // new: nobody else can have written there yet
   SYNAPSE_ASSIGN_OR_RETURN(const Ino ino, add_entry(parent, name, std::move(entry)));
-  return getattr_locked(ino);
+  auto attr = getattr_locked(ino);
+  lock.unlock();
+  tell_kernel(parent, name);
+  return attr;
 }
 
 core::Status SharedFs::rmdir(Ino parent, std::string_view name_view) {
@@ -64,6 +67,8 @@ core::Status SharedFs::rmdir(Ino parent, std::string_view name_view) {
   }
   SYNAPSE_RETURN_IF_ERROR(put_tombstone(inodes_[parent].dirs, name, resolved->versions));
   detach(parent, name);
+  lock.unlock();
+  tell_kernel(parent, name);
   return core::ok();
 }
 
@@ -81,6 +86,8 @@ core::Status SharedFs::unlink(Ino parent, std::string_view name_view) {
   }
   SYNAPSE_RETURN_IF_ERROR(put_tombstone(inodes_[parent].dirs, name, resolved->versions));
   detach(parent, name);
+  lock.unlock();
+  tell_kernel(parent, name);
   return core::ok();
 }
 
@@ -178,13 +185,13 @@ core::Status SharedFs::rename(Ino parent, std::string_view name_view, Ino new_pa
       drop_if_unused(*displaced);
     }
   }
-  if (observer_) {
-    auto dir_path = path_of(new_parent);
-    lock.unlock();
-    if (dir_path) {
-      observer_(CommitNotice{dir_path->empty() ? new_name : *dir_path + "/" + new_name, false,
-                             CallerScope::current()});
-    }
+  const auto dir_path = observer_ ? path_of(new_parent) : std::nullopt;
+  lock.unlock();
+  tell_kernel(parent, name);
+  tell_kernel(new_parent, new_name);
+  if (dir_path) {
+    observer_(CommitNotice{dir_path->empty() ? new_name : *dir_path + "/" + new_name, false,
+                           CallerScope::current()});
   }
   return core::ok();
 }
@@ -205,7 +212,10 @@ core::Result<Attr> SharedFs::symlink(Ino parent, std::string_view name_view,
   entry.target = std::string(target);
   entry.mode = 0777;
   SYNAPSE_ASSIGN_OR_RETURN(const Ino ino, add_entry(parent, name, std::move(entry)));
-  return getattr_locked(ino);
+  auto attr = getattr_locked(ino);
+  lock.unlock();
+  tell_kernel(parent, name);
+  return attr;
 }
 
 core::Result<std::string> SharedFs::readlink(Ino ino) {

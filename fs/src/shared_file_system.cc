@@ -487,6 +487,7 @@ core::Result<std::pair<Attr, OpenResult>> SharedFs::create(Ino parent, std::stri
     }
   }
   auto opened = open(ino, flags);
+  tell_kernel(parent, name, ino);
   Lock lock(mu_);
   if (!opened) {
     inodes_[ino].lookups--;
@@ -625,19 +626,32 @@ CallerScope::~CallerScope() { current_caller = previous_; }
 std::optional<uint32_t> CallerScope::current() { return current_caller; }
 
 void SharedFs::notify(Ino ino, std::optional<HandleId> ignore) {
-  if (!observer_) return;
+  const bool from_kernel = CallerScope::current().has_value();
+  if (!observer_ && (from_kernel || !kernel_)) return;
   CommitNotice notice;
   notice.uid = CallerScope::current();
+  Ino parent = 0;
+  std::string name;
   {
     Lock lock(mu_);
     auto path = path_of(ino);
     if (!path) return;
     notice.path = std::move(*path);
+    parent = inodes_[ino].parent;
+    name = inodes_[ino].name;
     for (const auto& [id, other] : handles_) {
       if (other.ino == ino && other.flags.write && id != ignore) notice.open_for_writing = true;
     }
   }
-  observer_(notice);
+  tell_kernel(parent, name, ino);
+  if (observer_) observer_(notice);
+}
+
+void SharedFs::tell_kernel(Ino parent, std::string_view name, std::optional<Ino> ino) {
+  KernelCache* kernel = kernel_.load();
+  if (kernel == nullptr || CallerScope::current()) return;
+  if (parent != 0) kernel->forget_entry(parent, name);
+  if (ino) kernel->forget_content(*ino);
 }
 
 core::Result<ContentInfo> SharedFs::content_info(Ino ino) {
@@ -746,6 +760,7 @@ core::Result<Attr> SharedFs::setattr(Ino ino, const SetAttr& changes,
     }();
     if (temporary) (void)release(*temporary);
     SYNAPSE_RETURN_IF_ERROR(changed);
+    tell_kernel(0, {}, ino);
     Lock lock(mu_);
     return getattr_locked(ino);
   }
@@ -760,7 +775,10 @@ core::Result<Attr> SharedFs::setattr(Ino ino, const SetAttr& changes,
   if (changes.mtime_ns) entry.mtime_ns = *changes.mtime_ns;
   SYNAPSE_RETURN_IF_ERROR(
       put_record(inodes_[inode.parent].dirs, inode.name, std::move(entry), resolved->versions));
-  return getattr_locked(ino);
+  auto attr = getattr_locked(ino);
+  lock.unlock();
+  tell_kernel(0, {}, ino);
+  return attr;
 }
 
 }  // namespace synapse::fs

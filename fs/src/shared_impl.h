@@ -111,6 +111,7 @@ class SharedFs final : public SharedFileSystem {
   void set_commit_observer(std::function<void(const CommitNotice&)> observer) override {
     observer_ = std::move(observer);
   }
+  void set_kernel_cache(KernelCache* cache) override { kernel_ = cache; }
   void tick() override;
   core::Status publish_now() override;
   void republish_all() override;
@@ -177,9 +178,12 @@ class SharedFs final : public SharedFileSystem {
   // Registers an open handle; `counted`: open_file() already counted it on its inode.
   HandleId add_handle(Handle handle, bool counted = false);
   core::Status check_name(std::string_view name) const;
-  // Tells the observer (if any) that `ino` changed; `ignore` is the handle the change came
-  // through. Takes mu_ itself.
+  // Tells the observer (if any) that `ino` changed, and the kernel when the change came from
+  // outside its requests; `ignore` is the handle the change came through. Takes mu_ itself.
   void notify(Ino ino, std::optional<HandleId> ignore);
+  // Tells the kernel cache that `name` in `parent` (and `ino`'s content, if given) changed,
+  // when the calling thread serves no kernel request. Without mu_.
+  void tell_kernel(Ino parent, std::string_view name, std::optional<Ino> ino = std::nullopt);
   // The tree path of an inode in the shared tree ("" for the root, nullopt when detached);
   // under mu_.
   std::optional<std::string> path_of(Ino ino) const;
@@ -199,6 +203,7 @@ class SharedFs final : public SharedFileSystem {
   WriterId self_;
   std::mutex publish_mu_;  // one publication at a time
   std::function<void(const CommitNotice&)> observer_;
+  std::atomic<KernelCache*> kernel_{nullptr};
 
   std::mutex mu_;
   core::Rng& rng_;

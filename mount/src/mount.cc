@@ -71,10 +71,36 @@ std::optional<core::Error> fuse_unavailable() {
 
 }  // namespace
 
+// Tells the kernel to forget cached names and attributes the file system changed outside its
+// requests (fs::KernelCache). Unknown names and inodes are fine (the kernel answers ENOENT).
+class SessionCache final : public fs::KernelCache {
+ public:
+  void attach(fuse_session* session) {
+    std::lock_guard lock(mu_);
+    session_ = session;
+  }
+  void forget_entry(fs::Ino parent, std::string_view name) override {
+    std::lock_guard lock(mu_);
+    if (session_ == nullptr || name.empty()) return;
+    (void)fuse_lowlevel_notify_inval_entry(session_, parent, name.data(), name.size());
+  }
+  void forget_content(fs::Ino ino) override {
+    std::lock_guard lock(mu_);
+    if (session_ == nullptr) return;
+    (void)fuse_lowlevel_notify_inval_inode(session_, ino, 0, 0);
+  }
+
+ private:
+  std::mutex mu_;  // the session is detached (and destroyed) only while no call is inside
+  fuse_session* session_ = nullptr;
+};
+
 struct Mount::State {
   MountOptions options;
+  fs::FileSystem* fs = nullptr;
   std::unique_ptr<FuseAdapter> adapter;
   fuse_session* session = nullptr;
+  SessionCache cache;
   std::thread loop;
 
   mutable std::mutex mutex;  // guards the flags below
@@ -180,6 +206,9 @@ core::Result<std::unique_ptr<Mount>> Mount::start(fs::FileSystem& fs, MountOptio
     mount->stop();
     return make_error(ErrorCode::kIo, "the kernel did not set up the FUSE mount at " + dir);
   }
+  s.fs = &fs;
+  s.cache.attach(s.session);
+  fs.set_kernel_cache(&s.cache);
   spdlog::info("mount: serving {} (fuse.synapse, {} threads{})", dir, s.options.max_threads,
                s.options.allow_other ? ", allow_other" : "");
   return mount;
@@ -197,6 +226,10 @@ void Mount::stop() {
     s.stopping = true;
     done = s.loop_done;
   }
+  // No more notices to the kernel: one that waits for a request of this mount (an invalidation
+  // waiting for a read to end) finishes while the workers still serve.
+  if (s.fs != nullptr) s.fs->set_kernel_cache(nullptr);
+  s.cache.attach(nullptr);
   fuse_session_exit(s.session);
   // The workers sit in read() on the FUSE device and only look at the exit flag between
   // requests. statfs always reaches the server (the kernel caches none), so one worker wakes,

@@ -169,3 +169,25 @@ TEST(SharedFs, TheObserverTellsWhetherAnotherHandleStillWrites) {
 
 }  // namespace
 }  // namespace synapse::fs
+
+namespace synapse::fs {
+namespace {
+
+TEST(SharedFs, ARenameOutOfAMergedFolderRemovesTheSource) {
+  MemorySwarm swarm(3, 8);
+  for (size_t i = 0; i < 3; ++i) ASSERT_TRUE(Tree(swarm.fs(i)).make_dirs("jobs"));
+  swarm.settle();
+  Tree tree(swarm.fs(0));
+  ASSERT_TRUE(tree.write("jobs/a.toml", bytes_of("x")));
+  ASSERT_TRUE(tree.make_dir("jobs/a"));
+  ASSERT_TRUE(tree.rename("jobs/a.toml", "jobs/a/spec.toml", RenameMode::kNoReplace));
+  EXPECT_FALSE(*tree.exists("jobs/a.toml"));
+  swarm.settle();
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_FALSE(*Tree(swarm.fs(i)).exists("jobs/a.toml")) << i;
+    EXPECT_TRUE(*Tree(swarm.fs(i)).exists("jobs/a/spec.toml")) << i;
+  }
+}
+
+}  // namespace
+}  // namespace synapse::fs

@@ -109,6 +109,20 @@ class CallerScope {
   std::optional<uint32_t> previous_;
 };
 
+// What the kernel may cache of the tree; the mount implements it. The file system tells it of
+// changes made outside kernel requests (threads without a CallerScope: the node's own jobs
+// writing their files), so that this node's users see those at once rather than after the
+// kernel's cache timeouts. Called from any thread, never with a lock of the file system held;
+// names or inodes the kernel does not hold are fine.
+class KernelCache {
+ public:
+  virtual ~KernelCache() = default;
+  // The name `name` in folder `parent` now shows something else, or nothing.
+  virtual void forget_entry(Ino parent, std::string_view name) = 0;
+  // The attributes or the content of `ino` changed.
+  virtual void forget_content(Ino ino) = 0;
+};
+
 // The errors, by code (docs/filesystem.md has the errno each becomes):
 //   kNotFound (ENOENT), kAlreadyExists (EEXIST), kNotEmpty (ENOTEMPTY), kIsDirectory (EISDIR),
 //   kNotDirectory (ENOTDIR), kNameTooLong (ENAMETOOLONG), kPermissionDenied (EACCES; writes
@@ -166,6 +180,9 @@ class FileSystem {
     (void)ino;
     return core::make_error(core::ErrorCode::kUnsupported, "no content IDs here");
   }
+  // Where to tell what the kernel should forget (null: nowhere); `cache` must stay valid until
+  // it is replaced. File systems that change only through kernel requests ignore it.
+  virtual void set_kernel_cache(KernelCache* cache) { (void)cache; }
 };
 
 }  // namespace synapse::fs
