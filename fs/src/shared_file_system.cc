@@ -135,6 +135,8 @@ Attr SharedFs::attr_for(Ino ino, const Resolved& resolved) {
       attr.size = file->size;
       attr.mtime_ns = file->mtime_ns;
       attr.mode = file->mode;
+    } else if (file && entry.kind == EntryKind::kFile && entry.content != file->shown) {
+      file->newer = OpenFile::Newer{entry.content, entry.version.writer, entry.size};
     }
     it->second.last = attr;
   }
@@ -382,6 +384,7 @@ core::Result<std::shared_ptr<OpenFile>> SharedFs::open_file(Ino ino, bool trunca
                            StagedFile::open(store_, env_, options_.state_dir / "scratch",
                                             truncate ? std::nullopt : content, options_.import));
   file->base = truncate ? std::nullopt : content;
+  file->shown = file->base;
   file->base_writer = writer;
   file->size = file->staged->size();
   file->mode = mode;
@@ -506,6 +509,7 @@ core::Result<size_t> SharedFs::read(HandleId id, uint64_t offset, std::span<uint
     return n;
   }
   std::lock_guard data(h->file->mu);
+  if (!h->flags.write) follow_newer(*h);
   auto n = h->file->staged->read(offset, out);
   // A big file is read while it arrives: wait for the blocks this read needs.
   const core::MonoTime deadline = clock_.now() + options_.network_timeout;
@@ -539,6 +543,28 @@ core::Result<size_t> SharedFs::write(HandleId id, uint64_t offset, std::span<con
   file.mtime_ns = now_ns();
   file.dirty = true;
   return data.size();
+}
+
+void SharedFs::follow_newer(const Handle& h) {
+  OpenFile& file = *h.file;
+  std::optional<OpenFile::Newer> newer;
+  {
+    Lock lock(mu_);
+    if (!file.newer || file.dirty) return;
+    for (const auto& [id, other] : handles_) {
+      if (other.ino == h.ino && other.flags.write) return;  // POSIX within the node: it stays
+    }
+    newer = file.newer;
+  }
+  // On failure (the writer is gone, say) the handle keeps what it showed.
+  if (!ensure_local(newer->content, newer->writer, newer->size)) return;
+  if (!file.staged->rebase(newer->content)) return;
+  file.base = newer->content;
+  file.base_writer = newer->writer;
+  file.size = file.staged->size();
+  Lock lock(mu_);
+  file.shown = newer->content;
+  if (file.newer && file.newer->content == newer->content) file.newer.reset();
 }
 
 // Stores the staged content and writes its record (file.mu held by the caller).
@@ -582,7 +608,11 @@ core::Status SharedFs::commit(Ino ino, OpenFile& file) {
                                    versions_of(*shown))
                       : core::Status(tl::unexpected(shown.error()));
     }
-    if (written) inode.cached_content = std::pair{root, file.staged->size()};
+    if (written) {
+      inode.cached_content = std::pair{root, file.staged->size()};
+      file.shown = root;
+      file.newer.reset();
+    }
   }
   // The import pinned the new content once more than the record needs.
   if (root && stored_here) (void)store_.unpin(*root);

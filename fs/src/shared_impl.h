@@ -32,6 +32,17 @@ struct OpenFile {
   std::atomic<int64_t> mtime_ns{0};
   std::atomic<uint32_t> mode{0644};
   std::atomic<bool> dirty{false};  // content or attributes not committed yet
+  // Under the file system's mu_: the content the file shows (its base), and a newer content the
+  // record shows now (written elsewhere while the file is open here). A handle that only reads
+  // moves to it at its next read unless something writes the file here, so that `tail -f` of
+  // a file another node appends to sees what it gains.
+  struct Newer {
+    std::optional<crypto::Cid> content;
+    WriterId writer{};
+    uint64_t size = 0;
+  };
+  std::optional<crypto::Cid> shown;
+  std::optional<Newer> newer;
 };
 
 enum class NodeKind : uint8_t { kShared, kCidRoot, kCidEntry, kPeersRoot, kPeersFile };
@@ -174,6 +185,9 @@ class SharedFs final : public SharedFileSystem {
                              uint64_t size);
   core::Result<std::shared_ptr<OpenFile>> open_file(Ino ino, bool truncate);
   core::Status commit(Ino ino, OpenFile& file);
+  // Moves a file open for reading through `h` to the newer content its record shows, if any
+  // and nothing writes it here (file.mu held by the caller).
+  void follow_newer(const Handle& h);
   core::Result<Handle*> handle(HandleId id);
   // Registers an open handle; `counted`: open_file() already counted it on its inode.
   HandleId add_handle(Handle handle, bool counted = false);

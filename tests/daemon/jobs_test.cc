@@ -269,8 +269,8 @@ TEST_F(Jobs, TheCommandLineSubmitsWaitsListsShowsLogsAndCancels) {
 
   // A long job followed with logs -f, then cancelled from another node.
   write_text(spec,
-             "name = \"ticker\"\ncommand = \"for i in 1 2 3 4 5 6 7 8 9; do echo tick $i; sleep 1; "
-             "done\"\n");
+             "name = \"ticker\"\n"
+             "command = \"for i in $(seq 1 30); do echo tick $i; sleep 1; done\"\n");
   auto submitted = swarm_.cli(0, {"job", "submit", spec.string()});
   ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
   ASSERT_TRUE(eventually(
@@ -279,6 +279,14 @@ TEST_F(Jobs, TheCommandLineSubmitsWaitsListsShowsLogsAndCancels) {
       },
       20s))
       << read_text(job_dir(1, "ticker") / "stdout");
+  // tail -f on every node sees the ticks arrive (the worker copies stdout in every second).
+  for (size_t i = 0; i < 3; ++i) {
+    const auto tailed =
+        synapse::testing::run_command({"/usr/bin/timeout", "4", "/usr/bin/tail", "-n", "+1", "-f",
+                                       (job_dir(i, "ticker") / "stdout").string()},
+                                      "", 10s);
+    EXPECT_NE(tailed.out.find("tick 4"), std::string::npos) << "node " << i << ": " << tailed.out;
+  }
   auto listed = swarm_.cli(2, {"jobs", "--json"});
   ASSERT_EQ(listed.exit_code, 0) << listed.err;
   const auto jobs = nlohmann::json::parse(listed.out)["jobs"];
@@ -295,7 +303,7 @@ TEST_F(Jobs, TheCommandLineSubmitsWaitsListsShowsLogsAndCancels) {
   auto followed = swarm_.cli(1, {"job", "logs", "ticker", "-f"}, 30s);
   EXPECT_EQ(followed.exit_code, 0);
   EXPECT_NE(followed.out.find("tick 1\ntick 2\n"), std::string::npos) << followed.out;
-  EXPECT_EQ(followed.out.find("tick 9"), std::string::npos) << followed.out;
+  EXPECT_EQ(followed.out.find("tick 30"), std::string::npos) << followed.out;
 }
 
 TEST_F(Jobs, ArrayTasksEachGetTheirIdLogsAndOutputs) {

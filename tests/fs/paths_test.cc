@@ -191,3 +191,46 @@ TEST(SharedFs, ARenameOutOfAMergedFolderRemovesTheSource) {
 
 }  // namespace
 }  // namespace synapse::fs
+
+namespace synapse::fs {
+namespace {
+
+// What `tail -f` does on another node: keeps the file open, asks for its size, reads on.
+TEST(SharedFs, AFileOpenForReadingFollowsWhatAnotherNodeAppends) {
+  MemorySwarm swarm(2, 9);
+  Tree writer(swarm.fs(0)), reader_tree(swarm.fs(1));
+  ASSERT_TRUE(writer.write("log", bytes_of("one\n")));
+  swarm.settle();
+  FileSystem& reader = swarm.fs(1);
+  auto attr = reader.lookup(kRootIno, "log");
+  ASSERT_TRUE(attr);
+  auto opened = reader.open(attr->ino, OpenFlags{});
+  ASSERT_TRUE(opened);
+  std::vector<uint8_t> buffer(64);
+  EXPECT_EQ(reader.read(opened->handle, 0, buffer).value_or(0), 4u);
+  ASSERT_TRUE(writer.append("log", bytes_of("two\n")));
+  swarm.settle();
+  EXPECT_EQ(reader.getattr(attr->ino).value().size, 8u);
+  auto n = reader.read(opened->handle, 4, buffer);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(std::string(buffer.begin(), buffer.begin() + static_cast<ptrdiff_t>(*n)), "two\n");
+
+  // A handle of this node writing the file keeps it as this node has it (POSIX within a node).
+  auto writing = reader.open(attr->ino, OpenFlags{.write = true});
+  ASSERT_TRUE(writing);
+  ASSERT_TRUE(writer.append("log", bytes_of("three\n")));
+  swarm.settle();
+  (void)reader.getattr(attr->ino);
+  EXPECT_EQ(reader.read(opened->handle, 8, buffer).value_or(99), 0u);
+  ASSERT_TRUE(reader.release(writing->handle));
+  (void)reader.getattr(attr->ino);
+  n = reader.read(opened->handle, 8, buffer);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(std::string(buffer.begin(), buffer.begin() + static_cast<ptrdiff_t>(*n)), "three\n");
+  ASSERT_TRUE(reader.release(opened->handle));
+  reader.forget(attr->ino, 1);
+  (void)reader_tree;
+}
+
+}  // namespace
+}  // namespace synapse::fs
