@@ -4,7 +4,8 @@
 # CIDs), reading it back whole and by range, pins and garbage collection, and a membership
 # certificate from a swarm CA; then a three-node swarm on this machine whose nodes find each
 # other by LAN discovery, share DHT records and files, and mount the shared folder: a file
-# copied in on one node is read on another. Everything lives in a temporary folder that is
+# copied in on one node is read on another, and a job copied into the spool runs in a sandbox
+# and leaves its outputs in the shared tree. Everything lives in a temporary folder that is
 # removed on exit or Ctrl-C, and every node started here is stopped and unmounted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -129,9 +130,42 @@ run cat "$work/mnt-a/.peers/$(ls "$work/mnt-a/.peers" | head -1)"
 run cmp "$work/data.bin" "$work/mnt-c/.cid/$shared"
 echo "identical (by content ID)"
 
+say "A job: a spec copied into jobs/ on node B runs in a sandbox on one of the nodes"
+chmod 711 "$work"  # jobs run as nobody and reach their inputs through the mount below here
+cat > "$work/checksum.toml" <<'SPEC'
+# Checksums of the shared datasets, computed wherever the swarm finds room.
+command = ["sh", "-c", "cd /in && sha256sum * > /out/sums && echo checked $(ls | wc -l) files"]
+inputs = { "/in" = "/synapse/datasets" }
+outputs = { "/out" = "/synapse/results/checksum" }
+[resources]
+cpus = 1
+memory = "256M"
+timeout = "1m"
+SPEC
+run cat "$work/checksum.toml"
+run cp "$work/checksum.toml" "$work/mnt-b/jobs/"
+for attempt in $(seq 1 300); do
+  state=$(cat "$work/mnt-b/jobs/checksum/state" 2>/dev/null || true)
+  [[ "$state" == succeeded || "$state" == failed || "$state" == rejected ]] && break
+  sleep 0.1
+done
+run cat "$work/mnt-b/jobs/checksum/events.log"
+sleep 1.1
+say "Its state, logs and outputs are files on every node"
+run ls "$work/mnt-a/jobs/checksum"
+run cat "$work/mnt-a/jobs/checksum/stdout"
+run cat "$work/mnt-a/results/checksum/sums"
+(cd "$work/mnt-a/datasets" && run sha256sum data.bin)
+run synapse jobs
+
+say "Or from the command line: submit, wait, read its logs from another node"
+printf 'command = "uname -n; id -un; ls /synapse 2>&1 || echo no shared folder in this sandbox"\n' > "$work/hello.toml"
+run synapse --home "$work/node-c" job submit --wait "$work/hello.toml"
+run synapse --home "$work/node-b" job logs hello
+
 say "Stopping the nodes (each unmounts its folder)"
 for home in "$SYNAPSE_HOME" "$work/node-b" "$work/node-c"; do
   run synapse --home "$home" down
 done
 
-say "Done. (Jobs come next.)"
+say "Done."

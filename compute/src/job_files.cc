@@ -235,12 +235,16 @@ core::Status JobFiles::reject(const std::string& name, const std::string&,
   return write_record(record, {format_time(record.submitted_ms) + " rejected: " + record.reason});
 }
 
-core::Status JobFiles::write_record(const JobRecord& record,
-                                    const std::vector<std::string>& events) {
+core::Status JobFiles::write_record(const JobRecord& record, const std::vector<std::string>& events) {
   const std::string folder = layout::job_folder(record.name);
+  // The events first and the state last: whoever sees the new state (what people poll) finds
+  // the rest written already.
+  if (!events.empty()) {
+    std::string lines;
+    for (const std::string& line : events) lines += line + "\n";
+    SYNAPSE_RETURN_IF_ERROR(tree_.append(fs::join_path(folder, layout::kEventsFile), bytes_of(lines)));
+  }
   std::vector<std::pair<std::string, std::string>> files;
-  files.emplace_back(layout::kStateFile, std::string(state_name(record.state)) + "\n");
-  files.emplace_back(layout::kStatusFile, job_to_json(record));
   if (!record.array && record.tasks.size() == 1 && record.tasks[0].exit_code &&
       is_terminal(record.tasks[0].state)) {
     files.emplace_back(layout::kExitCodeFile, std::to_string(*record.tasks[0].exit_code) + "\n");
@@ -248,14 +252,16 @@ core::Status JobFiles::write_record(const JobRecord& record,
   if (record.array) {
     for (const TaskRecord& task : record.tasks) {
       const std::string dir = std::string(layout::kTasksDir) + "/" + std::to_string(task.index);
-      files.emplace_back(dir + "/" + std::string(layout::kStateFile),
-                         std::string(state_name(task.state)) + "\n");
       if (task.exit_code && is_terminal(task.state)) {
         files.emplace_back(dir + "/" + std::string(layout::kExitCodeFile),
                            std::to_string(*task.exit_code) + "\n");
       }
+      files.emplace_back(dir + "/" + std::string(layout::kStateFile),
+                         std::string(state_name(task.state)) + "\n");
     }
   }
+  files.emplace_back(layout::kStatusFile, job_to_json(record));
+  files.emplace_back(layout::kStateFile, std::string(state_name(record.state)) + "\n");
   for (const auto& [file, text] : files) {
     {
       std::lock_guard lock(mu_);
@@ -272,12 +278,6 @@ core::Status JobFiles::write_record(const JobRecord& record,
     SYNAPSE_RETURN_IF_ERROR(wrote);
     std::lock_guard lock(mu_);
     written_[record.name][file] = text;
-  }
-  if (!events.empty()) {
-    std::string lines;
-    for (const std::string& line : events) lines += line + "\n";
-    SYNAPSE_RETURN_IF_ERROR(
-        tree_.append(fs::join_path(folder, layout::kEventsFile), bytes_of(lines)));
   }
   if (is_terminal(record.state)) {
     std::lock_guard lock(mu_);
