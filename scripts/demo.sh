@@ -79,7 +79,12 @@ for name in node-b node-c; do
   synapse --home "$work/$name" init >/dev/null
   cp "$SYNAPSE_HOME/swarm.key" "$work/$name/swarm.key"
 done
+chmod 711 "$work"  # jobs run as nobody and reach their folders and inputs below here
 for name in a b c; do mkdir -p "$work/mnt-$name"; done
+# Each node keeps its running jobs' folders in the demo's folder (default: /var/tmp as root).
+for home in "$SYNAPSE_HOME" "$work/node-b" "$work/node-c"; do
+  sed -i "s|^# work_dir = .*|work_dir = \"$home-jobs\"|" "$home/config.toml"
+done
 run synapse up --detach --listen 127.0.0.1:0 --mount "$work/mnt-a"
 run synapse --home "$work/node-b" up --detach --listen 127.0.0.1:0 --mount "$work/mnt-b"
 run synapse --home "$work/node-c" up --detach --listen 127.0.0.1:0 --mount "$work/mnt-c"
@@ -131,7 +136,6 @@ run cmp "$work/data.bin" "$work/mnt-c/.cid/$shared"
 echo "identical (by content ID)"
 
 say "A job: a spec copied into jobs/ on node B runs in a sandbox on one of the nodes"
-chmod 711 "$work"  # jobs run as nobody and reach their inputs through the mount below here
 cat > "$work/checksum.toml" <<'SPEC'
 # Checksums of the shared datasets, computed wherever the swarm finds room.
 command = ["sh", "-c", "cd /in && sha256sum * > /out/sums && echo checked $(ls | wc -l) files"]

@@ -267,7 +267,8 @@ core::Status apply_jobs(std::string_view source, const toml::table& root, Config
   core::Status status = core::ok();
   const toml::table* jobs = section(
       source, root, "jobs",
-      {"enabled", "cpus", "memory", "labels", "allow", "user", "queue_depth", "name"}, status);
+      {"enabled", "cpus", "memory", "labels", "allow", "user", "queue_depth", "name", "work_dir"},
+      status);
   if (jobs == nullptr) return status;
   JobsConfig& out = config.jobs;
   if (const toml::node* enabled = jobs->get("enabled")) {
@@ -311,6 +312,13 @@ core::Status apply_jobs(std::string_view source, const toml::table& root, Config
           key_error(source, *depth, "jobs.queue_depth", "expected a whole number 0..10000"));
     }
     out.queue_depth = static_cast<uint32_t>(*value);
+  }
+  if (const toml::node* dir = jobs->get("work_dir")) {
+    SYNAPSE_ASSIGN_OR_RETURN(std::string path, path_value(source, *dir, "jobs.work_dir"));
+    if (path.front() != '/') {
+      return tl::unexpected(key_error(source, *dir, "jobs.work_dir", "expected an absolute path"));
+    }
+    out.work_dir = path;
   }
   if (const toml::node* name = jobs->get("name")) {
     std::optional<std::string> text = name->value_exact<std::string>();
@@ -502,6 +510,10 @@ queue_depth = 0
 # This node's name for [placement] nodes and `synapse peers`; unset: the certificate's name,
 # else the host name.
 # name = "lab-pc-3"
+# Where running jobs' folders and unpacked images live; the job account must be able to reach
+# it. Unset: /var/tmp/synapse-jobs-<short node ID> when the node runs as root (jobs get a
+# private /var/tmp), else <home>/jobs.
+# work_dir = "/var/tmp/synapse-jobs"
 
 [log]
 # trace, debug, info, warn or error.

@@ -82,6 +82,7 @@ core::Result<daemon::DaemonOptions> daemon_options(Context& context, const UpOpt
   options.jobs.user = jobs.user;
   options.jobs.queue_depth = jobs.queue_depth;
   options.jobs.name = jobs.name;
+  options.jobs.work_dir = jobs.work_dir;
   if (options.jobs.name.empty() && options.certificate) {
     if (auto certificate = crypto::Certificate::decode(*options.certificate)) {
       options.jobs.name = certificate->name;

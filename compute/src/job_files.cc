@@ -235,14 +235,16 @@ core::Status JobFiles::reject(const std::string& name, const std::string&,
   return write_record(record, {format_time(record.submitted_ms) + " rejected: " + record.reason});
 }
 
-core::Status JobFiles::write_record(const JobRecord& record, const std::vector<std::string>& events) {
+core::Status JobFiles::write_record(const JobRecord& record,
+                                    const std::vector<std::string>& events) {
   const std::string folder = layout::job_folder(record.name);
   // The events first and the state last: whoever sees the new state (what people poll) finds
   // the rest written already.
   if (!events.empty()) {
     std::string lines;
     for (const std::string& line : events) lines += line + "\n";
-    SYNAPSE_RETURN_IF_ERROR(tree_.append(fs::join_path(folder, layout::kEventsFile), bytes_of(lines)));
+    SYNAPSE_RETURN_IF_ERROR(
+        tree_.append(fs::join_path(folder, layout::kEventsFile), bytes_of(lines)));
   }
   std::vector<std::pair<std::string, std::string>> files;
   if (!record.array && record.tasks.size() == 1 && record.tasks[0].exit_code &&

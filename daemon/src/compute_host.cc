@@ -128,6 +128,8 @@ core::Status make_state_dir(const std::filesystem::path& dir) {
   if (::chmod(dir.c_str(), 0711) != 0) {
     return make_error(ErrorCode::kIo, "chmod " + dir.string() + ": " + std::strerror(errno));
   }
+  // Attempt folders left by a node that did not stop cleanly: nothing runs in them any more.
+  std::filesystem::remove_all(dir / "run", error);
   for (const char* sub : {"run", "images"}) {
     std::filesystem::create_directories(dir / sub, error);
     if (error || ::chmod((dir / sub).c_str(), 0711) != 0) {

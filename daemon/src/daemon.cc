@@ -119,10 +119,13 @@ class Daemon final : public DaemonState {
     ++open_handles_;
 
     ComputeHostOptions jobs;
-    jobs.state_dir = ::geteuid() == 0
-                         ? std::filesystem::path("/var/tmp") /
-                               ("synapse-jobs-" + options_.identity.node_id().short_id())
-                         : options_.home / "jobs";
+    jobs.state_dir = options_.jobs.work_dir;
+    if (jobs.state_dir.empty()) {
+      jobs.state_dir = ::geteuid() == 0
+                           ? std::filesystem::path("/var/tmp") /
+                                 ("synapse-jobs-" + options_.identity.node_id().short_id())
+                           : options_.home / "jobs";
+    }
     jobs.mount = options_.mount;
     jobs.run_jobs = options_.jobs.enabled;
     jobs.cpus = options_.jobs.cpus;

@@ -80,10 +80,6 @@ class Jobs : public ::testing::Test {
   void start_swarm(size_t count, const std::string& prefix, const std::string& config = "") {
     namespaces_ = std::make_unique<BridgedNamespaces>(count, prefix);
     ASSERT_TRUE(namespaces_->ok());
-    // Jobs run as nobody, and their inputs are bound from the mounts: the account must be able
-    // to pass through the folders above the mount points (as it can through / to /synapse).
-    fsys::permissions(swarm_.dir().path(), fsys::perms::others_exec | fsys::perms::group_exec,
-                      fsys::perm_options::add);
     for (size_t i = 0; i < count; ++i) {
       const size_t home = swarm_.add_home();
       swarm_.configure(home, "[store]\nsync = false\nrepair_interval = \"2s\"\n" + config);
@@ -326,6 +322,47 @@ TEST_F(Jobs, ArrayTasksEachGetTheirIdLogsAndOutputs) {
   const auto status = status_json(0, "squares");
   for (const auto& task : status["tasks"]) nodes.insert(task["node"].get<std::string>());
   EXPECT_GE(nodes.size(), 2u) << "array tasks spread over the nodes";
+}
+
+TEST_F(Jobs, AnImageFromTheTreeIsUnpackedOnceAndRunsUnderBubblewrapAndRunc) {
+  ASSERT_NO_FATAL_FAILURE(start_swarm(3, "10.97.0"));
+  // A root filesystem of one static program, as a tarball in the shared tree.
+  const fsys::path rootfs = swarm_.dir().path() / "rootfs";
+  fsys::create_directories(rootfs / "bin");
+  fsys::copy_file(IMAGE_HELLO, rootfs / "bin" / "hello");
+  const fsys::path tar = swarm_.dir().path() / "hello.tar";
+  ASSERT_EQ(
+      synapse::testing::run_command({"/bin/tar", "-cf", tar.string(), "-C", rootfs.string(), "."})
+          .exit_code,
+      0);
+  fsys::create_directories(mount_dir(0) / "images");
+  fsys::copy_file(tar, mount_dir(0) / "images" / "hello.tar");
+  std::this_thread::sleep_for(1100ms);
+  const bool has_runc =
+      synapse::testing::run_command({"/bin/sh", "-c", "command -v runc"}).exit_code == 0;
+  std::vector<std::string> runtimes = {"bubblewrap"};
+  if (has_runc) runtimes.push_back("oci");
+  for (const std::string& runtime : runtimes) {
+    const std::string name = "image-" + runtime;
+    submit(1, name,
+           "command = [\"/bin/hello\"]\nimage = \"/synapse/images/hello.tar\"\nruntime = \"" +
+               runtime + "\"\n");
+    ASSERT_EQ(wait_done(1, name), "succeeded") << status_json(1, name).dump(2);
+    const std::string out = read_text(job_dir(1, name) / "stdout");
+    EXPECT_NE(out.find("hello from the image as uid 65534"), std::string::npos) << out;
+    EXPECT_NE(out.find("/etc/hostname is not here"), std::string::npos) << out;
+    EXPECT_EQ(read_text(job_dir(1, name) / "outputs" / "made-in-image"), "ok\n");
+  }
+  // Unpacked once per node that ran it, named by the tarball's content ID.
+  for (size_t i = 0; i < 3; ++i) {
+    const fsys::path images = swarm_.dir().path() / ("jobs" + std::to_string(i)) / "images";
+    size_t unpacked = 0;
+    for (const auto& entry : fsys::directory_iterator(images)) {
+      unpacked += entry.path().filename().string().rfind("bafy", 0) == 0;
+    }
+    EXPECT_LE(unpacked, 1u) << images;
+  }
+  if (!has_runc) GTEST_SKIP() << "runc is not installed: only bubblewrap ran the image";
 }
 
 TEST_F(Jobs, AJobWhoseWorkerDiesRunsAgainElsewhere) {

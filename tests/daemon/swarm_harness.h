@@ -143,6 +143,10 @@ class Swarm {
                   {kSynapse, "swarm", "new", "-o", (dir_ / "swarm.key").string()})
                   .exit_code,
               0);
+    // Jobs run as nobody and reach their folders (and the mounts) below this one.
+    std::filesystem::permissions(
+        dir_.path(), std::filesystem::perms::group_exec | std::filesystem::perms::others_exec,
+        std::filesystem::perm_options::add);
   }
 
   // Creates a home; `swarm_key` defaults to the swarm's.
@@ -154,6 +158,10 @@ class Swarm {
         0);
     std::filesystem::copy_file(swarm_key.empty() ? dir_ / "swarm.key" : swarm_key,
                                node.home / "swarm.key");
+    // The jobs' folders in this swarm's folder, removed with it (not in /var/tmp).
+    merge_toml(node.home / "config.toml",
+               "[jobs]\nwork_dir = \"" +
+                   (dir_ / ("jobs" + std::to_string(nodes_.size()))).string() + "\"\n");
     nodes_.push_back(std::move(node));
     return nodes_.size() - 1;
   }

@@ -58,6 +58,9 @@ struct JobsConfig {
   std::string user = "nobody";
   uint32_t queue_depth = 0;  // 0: twice the CPUs
   std::string name;          // default: the certificate's name, else the host name
+  // The attempts' folders and unpacked images; empty: /var/tmp/synapse-jobs-<short ID> as
+  // root, else <home>/jobs. Must be reachable by `user`.
+  std::filesystem::path work_dir;
 };
 
 struct Config {

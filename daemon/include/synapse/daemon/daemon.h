@@ -37,6 +37,9 @@ struct JobsOptions {
   std::string user = "nobody";     // the account jobs run as when the node runs as root
   uint32_t queue_depth = 0;        // tasks accepted beyond what runs; 0: twice the CPUs
   std::string name;                // this node's name; default: certificate name, else host name
+  // The attempts' folders and unpacked images (ComputeHostOptions::state_dir); empty: the
+  // default there.
+  std::filesystem::path work_dir;
   // The certificate a peer presented if it verifies against the swarm's CA, else nullopt.
   std::function<std::optional<crypto::Certificate>(const crypto::NodeId&,
                                                    const std::optional<core::Bytes>&)>
