@@ -541,7 +541,8 @@ core::Status JobFiles::ship_logs(const AttemptRef& attempt, bool array) {
 
 core::Status JobFiles::copy_in(const stdfs::path& local, const std::string& tree_path) {
   std::error_code error;
-  for (const stdfs::directory_entry& entry : stdfs::directory_iterator(local, error)) {
+  for (stdfs::directory_iterator it(local, error), end; !error && it != end; it.increment(error)) {
+    const stdfs::directory_entry& entry = *it;
     const std::string child = fs::join_path(tree_path, entry.path().filename().string());
     const stdfs::file_status status = entry.symlink_status(error);
     if (stdfs::is_symlink(status)) {

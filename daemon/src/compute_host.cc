@@ -252,11 +252,17 @@ class Host final : public ComputeHost, public compute::CoordinatorIo, public com
   void start() override {
     if (started_) return;
     started_ = true;
-    executor_.add("spool", [this] {
-      if (auto made = tree_.make_dirs(compute::layout::kSpool); !made) {
-        spdlog::warn("jobs: cannot make the spool folder: {}", made.error().message());
-      }
-    });
+    // The spool must exist for `cp x.toml /synapse/jobs/`: the first node of a swarm with a
+    // mount makes it (nodes that start together may each make one: the folders merge). Nodes
+    // without a mount leave the tree alone (`synapse job submit` makes it when needed).
+    if (options_.mount)
+      executor_.add("spool", [this] {
+        auto exists = tree_.exists(compute::layout::kSpool);
+        if (exists && *exists) return;
+        if (auto made = tree_.make_dirs(compute::layout::kSpool); !made) {
+          spdlog::warn("jobs: cannot make the spool folder: {}", made.error().message());
+        }
+      });
     advertise();
     uv_timer_start(
         &advert_timer_,

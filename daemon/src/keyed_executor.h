@@ -17,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include "synapse/core/guarded.h"
+
 namespace synapse::daemon {
 
 class KeyedExecutor {
@@ -91,7 +93,8 @@ class KeyedExecutor {
       strand.work.pop_front();
       strand.running = true;
       lock.unlock();
-      work();
+      // Work returns its errors; an exception that escapes it is a bug and aborts naming it.
+      core::guarded("job file work", work);
       lock.lock();
       Strand& after = strands_[key];
       after.running = false;
