@@ -24,6 +24,8 @@ packages=(
   dhtnode python3-opendht
   # The reference of bench/exchange: scp between two network namespaces.
   openssh-server openssh-client
+  # The reference of bench/jobs: Slurm (slurmctld, slurmd, sbatch) and its authentication.
+  slurm-wlm munge
 )
 
 missing=()

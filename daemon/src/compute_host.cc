@@ -875,10 +875,18 @@ class Host final : public ComputeHost, public compute::CoordinatorIo, public com
       std::vector<std::pair<compute::JobRecord, std::string>> jobs;  // with the spec text
       std::vector<std::string> terminal;
       std::vector<std::pair<std::string, crypto::NodeId>> submissions;
+      std::vector<std::pair<std::string, crypto::NodeId>> coordinators;  // of jobs not ended
     };
-    const std::set<std::string> skip = known_terminal_;
     std::set<crypto::NodeId> alive;
     for (const auto& [id, known] : adverts_) alive.insert(id);
+    // Jobs that ended never change again, and a job's coordinator changes only when it is
+    // taken over: a job whose coordinator (as last read) still advertises is not read again.
+    std::set<std::string> skip = known_terminal_;
+    for (const auto& [name, coordinator] : coordinator_of_) {
+      if ((coordinator != self_ && alive.count(coordinator)) || coordinator_->holds(name)) {
+        skip.insert(name);
+      }
+    }
     on_files<Found>(
         "scan",
         [this, skip, alive] {
@@ -896,6 +904,7 @@ class Host final : public ComputeHost, public compute::CoordinatorIo, public com
                 found.terminal.push_back(name);
                 continue;
               }
+              found.coordinators.emplace_back(name, record->coordinator);
               if (alive.count(record->coordinator) && record->coordinator != self_) continue;
               auto spec = files_->read_spec(name);
               if (!spec) {
@@ -915,7 +924,12 @@ class Host final : public ComputeHost, public compute::CoordinatorIo, public com
         },
         [this, first](Found found) {
           scanning_ = false;
-          for (const std::string& name : found.terminal) known_terminal_.insert(name);
+          for (const std::string& name : found.terminal) {
+            known_terminal_.insert(name);
+            coordinator_of_.erase(name);
+          }
+          for (const auto& [name, coordinator] : found.coordinators)
+            coordinator_of_[name] = coordinator;
           const std::vector<crypto::NodeId> now_live = live();
           for (auto& [record, spec_text] : found.jobs) {
             if (coordinator_->holds(record.name)) continue;
@@ -1166,6 +1180,7 @@ class Host final : public ComputeHost, public compute::CoordinatorIo, public com
   std::map<crypto::NodeId, KnownAdvert> adverts_;
   std::map<std::string, Pending> persisting_;
   std::set<std::string> known_terminal_;
+  std::map<std::string, crypto::NodeId> coordinator_of_;  // jobs not ended, as last scanned
   std::set<std::string> taking_;
   std::map<std::string, Reply> submit_waiters_;
   bool started_ = false;
