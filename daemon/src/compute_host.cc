@@ -421,6 +421,7 @@ class Host final : public ComputeHost, public compute::CoordinatorIo, public com
     if (!runner_closed_ || !joined_ || handles_closing_) return;
     handles_closing_ = true;
     if (joiner_.joinable()) joiner_.join();
+    remove_leftovers();
     {
       std::lock_guard lock(posted_mu_);
       async_closed_ = true;
@@ -436,6 +437,17 @@ class Host final : public ComputeHost, public compute::CoordinatorIo, public com
           if (++self->closed_handles_ == 5 && self->close_done_) self->close_done_();
         });
       });
+    }
+  }
+
+  // What a clean stop leaves of the jobs' folder: nothing runs any more, so the attempts'
+  // folders go; the whole folder too when it caches no image and is the default one.
+  void remove_leftovers() {
+    std::error_code error;
+    std::filesystem::remove_all(options_.state_dir / "run", error);
+    if (!options_.remove_state_dir_when_empty) return;
+    if (std::filesystem::is_empty(options_.state_dir / "images", error) && !error) {
+      std::filesystem::remove_all(options_.state_dir, error);
     }
   }
 

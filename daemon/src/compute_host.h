@@ -35,6 +35,8 @@ struct ComputeHostOptions {
   // this is /var/tmp/synapse-jobs-<short ID> (mode 0711; jobs get a private /var/tmp and never
   // see it), else <home>/jobs.
   std::filesystem::path state_dir;
+  // Remove state_dir at a clean stop when it holds no unpacked image (the /var/tmp default).
+  bool remove_state_dir_when_empty = false;
   std::optional<std::filesystem::path> mount;  // the shared folder's mount point here
   bool run_jobs = true;                        // [jobs] enabled
   std::optional<double> cpus;                  // for jobs; default: every CPU

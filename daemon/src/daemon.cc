@@ -121,6 +121,7 @@ class Daemon final : public DaemonState {
     ComputeHostOptions jobs;
     jobs.state_dir = options_.jobs.work_dir;
     if (jobs.state_dir.empty()) {
+      jobs.remove_state_dir_when_empty = ::geteuid() == 0;
       jobs.state_dir = ::geteuid() == 0
                            ? std::filesystem::path("/var/tmp") /
                                  ("synapse-jobs-" + options_.identity.node_id().short_id())
