@@ -10,14 +10,16 @@ packages=(
   # Libraries (headers + shared objects).
   libbotan-2-dev liblmdb-dev libmsgpack-cxx-dev libcli11-dev libexpected-dev
   libtomlplusplus-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libuv1-dev libfuse3-dev
-  prometheus-cpp-dev
+  prometheus-cpp-dev libcivetweb-dev
   # Tests.
   libgtest-dev libgmock-dev
   # Fuzzing (libFuzzer ships with clang's runtime).
   clang libclang-rt-14-dev
   # Runtime tools: FUSE mounts, sandboxes, network namespaces for multi-host tests.
-  fuse3 bubblewrap iproute2 procps coreutils time bc
+  fuse3 bubblewrap iproute2 procps coreutils time bc curl
   runc
+  # The status page's end-to-end test: headless Chromium.
+  chromium
   # Packet captures in the transport's network-namespace test.
   tcpdump
   # The reference peer of bench/dht_real: OpenDHT's node and its Python binding.

@@ -331,9 +331,9 @@ core::Status apply_jobs(std::string_view source, const toml::table& root, Config
 }
 
 core::Status apply(std::string_view source, const toml::table& root, Config& config) {
-  SYNAPSE_RETURN_IF_ERROR(check_keys(
-      source, root, "",
-      {"store", "import", "swarm", "network", "discovery", "exchange", "fs", "log", "jobs"}));
+  SYNAPSE_RETURN_IF_ERROR(check_keys(source, root, "",
+                                     {"store", "import", "swarm", "network", "discovery",
+                                      "exchange", "fs", "log", "jobs", "http"}));
   SYNAPSE_RETURN_IF_ERROR(apply_jobs(source, root, config));
   SYNAPSE_RETURN_IF_ERROR(apply_network(source, root, config));
   SYNAPSE_RETURN_IF_ERROR(apply_discovery(source, root, config));
@@ -376,13 +376,30 @@ core::Status apply(std::string_view source, const toml::table& root, Config& con
   }
   SYNAPSE_RETURN_IF_ERROR(status);
   if (const toml::table* fs =
-          section(source, root, "fs", {"cache_size", "fsync_timeout"}, status)) {
+          section(source, root, "fs", {"cache_size", "fsync_timeout", "mount"}, status)) {
+    if (const toml::node* mount = fs->get("mount")) {
+      SYNAPSE_ASSIGN_OR_RETURN(const std::filesystem::path dir,
+                               path_value(source, *mount, "fs.mount"));
+      if (!dir.is_absolute()) {
+        return tl::unexpected(key_error(source, *mount, "fs.mount", "expected an absolute path"));
+      }
+      config.fs_mount = dir;
+    }
     if (const toml::node* size = fs->get("cache_size")) {
       SYNAPSE_ASSIGN_OR_RETURN(config.fs_cache_size, size_value(source, *size, "fs.cache_size"));
     }
     if (const toml::node* timeout = fs->get("fsync_timeout")) {
       SYNAPSE_ASSIGN_OR_RETURN(config.fsync_timeout,
                                duration_value(source, *timeout, "fs.fsync_timeout"));
+    }
+  }
+  SYNAPSE_RETURN_IF_ERROR(status);
+  if (const toml::table* http = section(source, root, "http", {"enabled", "listen"}, status)) {
+    if (const toml::node* enabled = http->get("enabled")) {
+      SYNAPSE_ASSIGN_OR_RETURN(config.http.enabled, bool_value(source, *enabled, "http.enabled"));
+    }
+    if (const toml::node* listen = http->get("listen")) {
+      SYNAPSE_ASSIGN_OR_RETURN(config.http.listen, endpoint_value(source, *listen, "http.listen"));
     }
   }
   SYNAPSE_RETURN_IF_ERROR(status);
@@ -484,8 +501,11 @@ interval = "10s"
 max_upload_rate = "0"
 
 [fs]
-# The shared folder (`synapse up --mount DIR`). Files read from other nodes are kept in the block
-# store up to this size (K, M, G suffixes), least recently used evicted first.
+# Where to mount the shared folder; `synapse up --mount DIR` overrides it. Unset: not mounted
+# unless --mount is given.
+# mount = "/synapse"
+# Files read from other nodes are kept in the block store up to this size (K, M, G suffixes),
+# least recently used evicted first.
 cache_size = "4G"
 # fsync() on the shared folder returns once `store.replication` nodes hold the file; after this
 # long it fails with EIO instead.
@@ -514,6 +534,13 @@ queue_depth = 0
 # it. Unset: /var/tmp/synapse-jobs-<short node ID> when the node runs as root (jobs get a
 # private /var/tmp), else <home>/jobs.
 # work_dir = "/var/tmp/synapse-jobs"
+
+[http]
+# Prometheus metrics (/metrics), the status page (/) and its JSON (/api/status, /api/peers,
+# /api/jobs), read-only and without authentication: keep it on loopback, or firewall the port.
+enabled = true
+# Port 0 picks a free port (`synapse status` shows it).
+listen = "127.0.0.1:9477"
 
 [log]
 # trace, debug, info, warn or error.

@@ -114,9 +114,10 @@ core::Result<daemon::DaemonOptions> daemon_options(Context& context, const UpOpt
     if (!endpoint) return tl::unexpected(endpoint.error().with_context("--bootstrap"));
     options.bootstrap.push_back(*endpoint);
   }
-  if (!up.mount.empty()) {
+  if (!up.mount.empty() || config->fs_mount) {
     // Checked here too, so that a bad mount point is reported before the node detaches.
-    const std::filesystem::path dir(up.mount);
+    const std::filesystem::path dir =
+        up.mount.empty() ? *config->fs_mount : std::filesystem::path(up.mount);
     SYNAPSE_RETURN_IF_ERROR(mount::clean_stale_mount(dir));
     if (auto usable = mount::check_mount_point(dir); !usable) {
       return tl::unexpected(usable.error().with_context("--mount"));
@@ -133,6 +134,17 @@ core::Result<daemon::DaemonOptions> daemon_options(Context& context, const UpOpt
   options.max_upload_rate = config->max_upload_rate;
   options.fs_cache_size = config->fs_cache_size;
   options.fsync_timeout = config->fsync_timeout;
+  if (config->http.enabled) options.http_listen = config->http.listen;
+  options.version = SYNAPSE_VERSION;
+  // Under systemd (journald reads stderr) lines carry a priority instead of a timestamp.
+  options.journal_log = std::getenv("JOURNAL_STREAM") != nullptr && !up.detach;
+  // SIGHUP re-reads the same file (the log level only where --log-level did not set it).
+  options.reload = [env = &context.env, path = context.config_path(),
+                    level = up.log_level]() -> core::Result<daemon::ReloadableOptions> {
+    SYNAPSE_ASSIGN_OR_RETURN(Config reloaded, Config::load(*env, path));
+    return daemon::ReloadableOptions{level.empty() ? reloaded.log.level : level,
+                                     reloaded.jobs.labels, reloaded.jobs.allow};
+  };
   // Fault injection for tests (docs/testing.md); unknown faults are refused, not ignored.
   if (const char* faults = std::getenv("SYNAPSE_FAULTS"); faults != nullptr && *faults != 0) {
     if (std::string_view(faults) != "corrupt-served-blocks") {
@@ -150,7 +162,8 @@ json ready_json(const daemon::ReadyInfo& ready) {
           {"node_id", ready.node_id.to_hex()},
           {"listen", ready.listen.to_string()},
           {"control", ready.control_socket.string()},
-          {"peers", ready.peers}};
+          {"peers", ready.peers},
+          {"http", ready.http ? ready.http->to_string() : ""}};
 }
 
 // The ready line for people: "node 1a2b3c4d up (pid 42), listening on 1.2.3.4:4747, 7 peers".
@@ -305,65 +318,106 @@ std::string format_seconds(double seconds) {
   return std::to_string(whole / 3600) + "h" + std::to_string(whole / 60 % 60) + "m";
 }
 
-core::Status run_status(Context& context, bool as_json) {
-  SYNAPSE_ASSIGN_OR_RETURN(json status, call(context, "status"));
-  if (as_json) return print_json(status);
-  const json& dht = status["dht"];
-  std::string text = "node       " + status["node_id"].get<std::string>() + "\n" + "listen     " +
-                     status["listen"].get<std::string>() + "\n" + "uptime     " +
-                     format_seconds(status["uptime_seconds"].get<double>()) + "\n" + "joined     " +
-                     (status["joined"].get<bool>() ? "yes" : "no") + ", " +
-                     std::to_string(status["peers"].get<size_t>()) + " peers\n" + "records    " +
-                     std::to_string(dht["values"].get<size_t>()) + " values (" +
-                     core::format_size(dht["value_bytes"].get<uint64_t>()) + "), " +
-                     std::to_string(dht["providers"].get<size_t>()) + " provider records, " +
-                     std::to_string(dht["listeners"].get<size_t>()) + " listeners\n";
-  const json& discovery = status["discovery"];
-  if (discovery["enabled"].get<bool>()) {
-    std::string names;
-    for (const json& name : discovery["interfaces"]) names += " " + name.get<std::string>();
-    text += "discovery  " + discovery["group"].get<std::string>() + " on" + names + " (" +
-            std::to_string(discovery["beacons_sent"].get<uint64_t>()) + " beacons sent, " +
-            std::to_string(discovery["beacons_received"].get<uint64_t>()) + " received)\n";
-  } else {
-    text += "discovery  off\n";
+// One screen for an admin: the swarm, this node's storage and jobs, and what needs attention.
+std::string status_text(const json& status) {
+  const auto count = [](const json& object, const char* key) {
+    return std::to_string(object.value(key, uint64_t{0}));
+  };
+  const auto size = [](const json& object, const char* key) {
+    return core::format_size(object.value(key, uint64_t{0}));
+  };
+  std::string name = status.value("name", "");
+  std::string text = "node        " + status.value("node_id", "") +
+                     (name.empty() ? "" : " (" + name + ")") + ", up " +
+                     format_seconds(status.value("uptime_seconds", 0.0)) + ", version " +
+                     status.value("version", "?") + "\n";
+  const json& transport = status["transport"];
+  const json jobs = status.value("jobs", json::object());
+  text += "swarm       " + count(transport, "sessions_active") + " peers connected, " +
+          count(status, "peers") + " in the routing table, " + count(jobs, "nodes_advertising") +
+          " nodes offer resources" + (status.value("joined", false) ? "" : "; not joined yet") +
+          "\n";
+  if (status.contains("store")) {
+    const json& store = status["store"];
+    const double capacity = store.value("capacity", 0.0);
+    char percent[16] = "";
+    if (capacity > 0) {
+      std::snprintf(percent, sizeof(percent), " (%.0f %%)",
+                    100.0 * store.value("bytes", 0.0) / capacity);
+    }
+    const json cache = status.value("fs", json::object()).value("cache", json::object());
+    const uint64_t reads = cache.value("hits", uint64_t{0}) + cache.value("misses", uint64_t{0});
+    std::string hits = "no reads yet";
+    if (reads > 0) {
+      hits = std::to_string(100 * cache.value("hits", uint64_t{0}) / reads) + " % hits";
+    }
+    text += "storage     " + size(store, "bytes") + " used of " + size(store, "capacity") +
+            percent + " in " + count(store, "blocks") + " blocks; " + count(store, "pinned_roots") +
+            " files pinned; cache " + size(cache, "bytes") + " in " + count(cache, "files") +
+            " files (" + hits + ")\n";
   }
   const json& replication = status["replication"];
-  text += "files      " + std::to_string(replication["files"].get<size_t>()) + " pinned, " +
-          std::to_string(replication["under_target"].get<size_t>()) + " under the target of " +
-          std::to_string(replication["target"].get<size_t>()) + " holders";
-  if (replication["unchecked"].get<size_t>() > 0) {
-    text += ", " + std::to_string(replication["unchecked"].get<size_t>()) + " not checked yet";
+  text += "replication " + count(replication, "files") + " pinned files, " +
+          count(replication, "under_target") + " under the target of " +
+          count(replication, "target") + " holders";
+  if (replication.value("missing_replicas", 0) > 0) {
+    text += " (" + count(replication, "missing_replicas") + " replicas missing)";
   }
-  if (replication["fetching_replicas"].get<size_t>() > 0) {
-    text += ", fetching " + std::to_string(replication["fetching_replicas"].get<size_t>()) +
-            " replicas";
+  if (replication.value("unchecked", 0) > 0) {
+    text += ", " + count(replication, "unchecked") + " not checked yet";
   }
-  if (status.contains("store")) {
-    text += "\nstore      " + core::format_size(status["store"]["bytes"].get<uint64_t>()) + " of " +
-            core::format_size(status["store"]["capacity"].get<uint64_t>()) + " in " +
-            std::to_string(status["store"]["blocks"].get<uint64_t>()) + " blocks";
+  if (replication.value("fetching_replicas", 0) > 0) {
+    text += ", fetching " + count(replication, "fetching_replicas") + " replicas";
   }
-  const json& exchange = status["exchange"];
-  text += "\nexchange   served " + core::format_size(exchange["bytes_served"].get<uint64_t>()) +
-          ", fetched " + core::format_size(exchange["bytes_fetched"].get<uint64_t>()) + "\n";
-  if (status.contains("jobs")) {
-    const json& jobs = status["jobs"];
+  text += "\n";
+  if (!jobs.empty()) {
     char cpus[32];
     std::snprintf(cpus, sizeof(cpus), "%g", jobs.value("cpus", 0.0));
     if (jobs.value("runs_jobs", false)) {
-      text += "jobs       " + std::to_string(jobs.value("running", 0)) + " running, " +
-              std::to_string(jobs.value("waiting", 0)) + " waiting here (" + cpus + " CPUs, " +
-              core::format_size(jobs.value("memory", uint64_t{0})) + ", " +
-              std::to_string(jobs.value("gpus", 0)) + " GPUs); ";
+      text += "jobs        " + count(jobs, "running") + " running, " + count(jobs, "waiting") +
+              " queued here (" + cpus + " CPUs, " + size(jobs, "memory") + ", " +
+              count(jobs, "gpus") + " GPUs); ";
     } else {
-      text += "jobs       none run here; ";
+      text += "jobs        none run here; ";
     }
-    text += std::to_string(jobs.value("coordinating", 0)) + " coordinated here, " +
-            std::to_string(jobs.value("nodes_advertising", 0)) + " nodes offer resources\n";
+    text += count(jobs, "coordinating") + " coordinated here\n";
   }
-  text += "control    " + status["control"].get<std::string>();
-  return print_line(text);
+  const json& dht = status["dht"];
+  text += "dht         " + count(dht, "values") + " values (" + size(dht, "value_bytes") + "), " +
+          count(dht, "providers") + " provider records, " + count(dht, "listeners") +
+          " listeners\n";
+  text += "network     " + status.value("listen", "") + " (udp+tcp); ";
+  const json& discovery = status["discovery"];
+  if (discovery.value("enabled", false)) {
+    std::string names;
+    for (const json& interface : discovery["interfaces"])
+      names += " " + interface.get<std::string>();
+    text += "discovery " + discovery.value("group", "") + " on" + names + " (" +
+            count(discovery, "beacons_sent") + " beacons sent, " +
+            count(discovery, "beacons_received") + " received)\n";
+  } else {
+    text += "discovery off\n";
+  }
+  const json& exchange = status["exchange"];
+  text += "exchange    served " + size(exchange, "bytes_served") + ", fetched " +
+          size(exchange, "bytes_fetched") + "\n";
+  if (status.contains("http")) {
+    text +=
+        "http        http://" + status["http"].get<std::string>() + "/ (status page, /metrics)\n";
+  }
+  text += "control     " + status.value("control", "");
+  const json warnings = status.value("warnings", json::array());
+  if (!warnings.empty()) {
+    text += "\nwarnings";
+    for (const json& warning : warnings) text += "\n  ! " + warning.get<std::string>();
+  }
+  return text;
+}
+
+core::Status run_status(Context& context, bool as_json) {
+  SYNAPSE_ASSIGN_OR_RETURN(json status, call(context, "status"));
+  if (as_json) return print_json(status);
+  return print_line(status_text(status));
 }
 
 core::Status run_peers(Context& context, bool as_json) {

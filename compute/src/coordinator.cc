@@ -61,6 +61,7 @@ struct Coordinator::Impl {
   CoordinatorOptions options;
   CoordinatorIo& io;
   std::map<std::string, Job> jobs;
+  std::array<uint64_t, kTaskStates> ended_by_state{};  // Coordinator::ended_jobs()
   // Each submitter's queued tasks in submission order (entries may be stale: checked on use).
   std::map<std::string, std::deque<std::pair<std::string, uint32_t>>> queues;
   std::string last_user;  // round-robin position
@@ -383,6 +384,7 @@ struct Coordinator::Impl {
     job.record.ended_ms = io.wall_ms();
     job.ended = now;
     job.dirty = true;
+    ++ended_by_state[static_cast<size_t>(state)];
     if (job.record.array) event(job, std::nullopt, std::string(state_name(state)));
     io.discard_staged(layout::job_folder(job.record.name) + "/" + std::string(layout::kStagingDir));
   }
@@ -758,6 +760,10 @@ void Coordinator::on_timer(core::MonoTime now) {
 core::MonoTime Coordinator::next_timer() const { return impl_->next_wake; }
 
 bool Coordinator::holds(const std::string& name) const { return impl_->jobs.count(name) > 0; }
+
+const std::array<uint64_t, kTaskStates>& Coordinator::ended_jobs() const {
+  return impl_->ended_by_state;
+}
 
 size_t Coordinator::active_jobs() const {
   size_t count = 0;

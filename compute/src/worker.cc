@@ -50,6 +50,7 @@ struct Worker::Impl {
 
   crypto::NodeId self;
   WorkerOptions options;
+  WorkerStats stats;
   WorkerIo& io;
   SandboxRunner& runner;
   std::map<AttemptId, Held> held;
@@ -221,6 +222,7 @@ struct Worker::Impl {
       return ended(h, TaskState::kCancelled, -1, h.cancel_reason, false);
     }
     if (!prepared) {
+      ++stats.prepare_failed;
       return ended(h, TaskState::kFailed, -1, "could not prepare: " + prepared.error().message(),
                    true);
     }
@@ -236,15 +238,20 @@ struct Worker::Impl {
     spec.uid = options.uid;
     spec.gid = options.gid;
     auto runtime = pick_runtime(h.spec, options.runtimes);
-    if (!runtime) return ended(h, TaskState::kFailed, -1, "no runtime here can run it", true);
+    if (!runtime) {
+      ++stats.no_runtime;
+      return ended(h, TaskState::kFailed, -1, "no runtime here can run it", true);
+    }
     spec.runtime = *runtime;
     auto started = runner.start(std::move(spec), guard([this, id](SandboxResult result) {
                                   on_sandbox_done(id, std::move(result));
                                 }));
     if (!started) {
+      ++stats.start_failed;
       return ended(h, TaskState::kFailed, -1, "could not start: " + started.error().message(),
                    true);
     }
+    ++stats.started;
     h.sandbox = *started;
     h.phase = Phase::kRunning;
     h.started_ms = io.wall_ms();
@@ -262,19 +269,28 @@ struct Worker::Impl {
                     std::chrono::duration<double>(result.usage.wall).count()};
     switch (result.outcome) {
       case SandboxOutcome::kExited:
-        if (result.exit_code == 0) return ended(h, TaskState::kSucceeded, 0, "", false);
+        if (result.exit_code == 0) {
+          ++stats.succeeded;
+          return ended(h, TaskState::kSucceeded, 0, "", false);
+        }
+        ++stats.exited_nonzero;
         return ended(h, TaskState::kFailed, result.exit_code,
                      "exited with " + std::to_string(result.exit_code), false);
       case SandboxOutcome::kSignaled:
+        ++stats.signaled;
         return ended(h, TaskState::kFailed, -1, result.reason, false);
       case SandboxOutcome::kTimedOut:
+        ++stats.timed_out;
         return ended(h, TaskState::kTimedOut, -1, result.reason, false);
       case SandboxOutcome::kOutOfMemory:
+        ++stats.out_of_memory;
         return ended(h, TaskState::kFailed, -1, "out-of-memory: " + result.reason, false);
       case SandboxOutcome::kCancelled:
+        ++stats.cancelled;
         return ended(h, TaskState::kCancelled, -1,
                      h.cancel_reason.empty() ? result.reason : h.cancel_reason, false);
       case SandboxOutcome::kStartFailed:
+        ++stats.start_failed;
         return ended(h, TaskState::kFailed, -1, "could not start: " + result.reason, false);
     }
   }
@@ -488,6 +504,13 @@ core::MonoTime Worker::next_timer() const {
 }
 
 Load Worker::load() const { return impl_->load(); }
+
+const WorkerStats& Worker::stats() const { return impl_->stats; }
+
+void Worker::set_policy(std::vector<std::string> labels, std::vector<std::string> allow) {
+  impl_->options.labels = std::move(labels);
+  impl_->options.allow = std::move(allow);
+}
 
 const WorkerOptions& Worker::options() const { return impl_->options; }
 

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <deque>
+#include <map>
 #include <set>
 
 #include "keyed_executor.h"
@@ -318,7 +320,29 @@ class Host final : public ComputeHost, public compute::CoordinatorIo, public com
             {"waiting", load.waiting},
             {"cpus_free", load.cpus_free},
             {"coordinating", coordinator_->active_jobs()},
-            {"nodes_advertising", adverts_.size()}};
+            {"nodes_advertising", adverts_.size()},
+            {"by_state", jobs_by_state()},
+            {"ended", ended_jobs()},
+            {"sandbox", sandbox_json(worker_->stats())}};
+  }
+
+  std::map<crypto::NodeId, double> clock_offsets() const override {
+    std::map<crypto::NodeId, double> out;
+    for (const auto& [id, known] : adverts_) {
+      if (id == self_ || known.offsets_ms.empty()) continue;
+      const int64_t best =
+          *std::min_element(known.offsets_ms.begin(), known.offsets_ms.end(),
+                            [](int64_t a, int64_t b) { return std::abs(a) < std::abs(b); });
+      out[id] = static_cast<double>(best) / 1000.0;
+    }
+    return out;
+  }
+
+  void set_policy(std::vector<std::string> labels, std::vector<std::string> allow) override {
+    options_.labels = labels;
+    options_.allow = allow;
+    worker_->set_policy(std::move(labels), std::move(allow));
+    advertise();  // at once rather than at the next round
   }
 
   std::vector<std::pair<crypto::NodeId, compute::NodeAdvert>> adverts() const override {
@@ -351,7 +375,46 @@ class Host final : public ComputeHost, public compute::CoordinatorIo, public com
     compute::NodeAdvert advert;
     core::MonoTime heard{};
     int missed = 0;  // advert rounds it was missing from
+    // Our wall clock minus the advert's when a new advert was heard, the latest few: adverts
+    // are at most an advert interval old when read, so the one nearest zero is the best
+    // estimate of how far the node's clock is behind ours.
+    std::deque<int64_t> offsets_ms;
   };
+
+  static json sandbox_json(const compute::WorkerStats& stats) {
+    return {{"started", stats.started},
+            {"succeeded", stats.succeeded},
+            {"exited_nonzero", stats.exited_nonzero},
+            {"signaled", stats.signaled},
+            {"timed_out", stats.timed_out},
+            {"out_of_memory", stats.out_of_memory},
+            {"cancelled", stats.cancelled},
+            {"prepare_failed", stats.prepare_failed},
+            {"no_runtime", stats.no_runtime},
+            {"start_failed", stats.start_failed}};
+  }
+
+  json jobs_by_state() const {
+    json out = json::object();
+    for (size_t i = 0; i < compute::kTaskStates; ++i) {
+      out[std::string(compute::state_name(static_cast<compute::TaskState>(i)))] = 0;
+    }
+    for (const compute::JobSummary& job : coordinator_->jobs()) {
+      auto& count = out[std::string(compute::state_name(job.record.state))];
+      count = count.get<uint64_t>() + 1;
+    }
+    return out;
+  }
+
+  json ended_jobs() const {
+    json out = json::object();
+    const auto& ended = coordinator_->ended_jobs();
+    for (size_t i = 0; i < ended.size(); ++i) {
+      const auto state = static_cast<compute::TaskState>(i);
+      if (compute::is_terminal(state)) out[std::string(compute::state_name(state))] = ended[i];
+    }
+    return out;
+  }
   struct Pending {
     compute::JobRecord record;
     std::vector<std::string> events;
@@ -843,7 +906,14 @@ class Host final : public ComputeHost, public compute::CoordinatorIo, public com
       if (writer == self_) continue;
       auto advert = compute::decode_advert(value.data);
       if (!advert) continue;
-      adverts_[writer] = KnownAdvert{*advert, now, 0};
+      KnownAdvert& known = adverts_[writer];
+      if (known.offsets_ms.empty() || known.advert.wall_ms != advert->wall_ms) {
+        known.offsets_ms.push_back(wall_now_ms() - advert->wall_ms);
+        if (known.offsets_ms.size() > 8) known.offsets_ms.pop_front();
+      }
+      known.advert = *advert;
+      known.heard = now;
+      known.missed = 0;
       seen.insert(writer);
     }
     // A node missing from two rounds in a row is gone (one miss may be a lookup's luck).

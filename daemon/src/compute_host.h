@@ -14,6 +14,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -79,6 +80,11 @@ class ComputeHost {
   virtual bool handle(const ControlRequest& request, Reply& reply) = 0;
   // For `synapse status`: what runs and waits here.
   virtual nlohmann::json status_json() const = 0;
+  // How far each advertising peer's wall clock is behind ours, in seconds (negative: ahead),
+  // estimated from its adverts to within an advert interval (3 s).
+  virtual std::map<crypto::NodeId, double> clock_offsets() const = 0;
+  // A config reload: the labels and allow list this node advertises and admits offers by.
+  virtual void set_policy(std::vector<std::string> labels, std::vector<std::string> allow) = 0;
   // The adverts this node knows (its own included), for `synapse peers` and /.peers.
   virtual std::vector<std::pair<crypto::NodeId, compute::NodeAdvert>> adverts() const = 0;
   // Stops the sandboxes (they are killed), the file threads and the timers; `done` runs on the

@@ -5,18 +5,24 @@
 
 #include <fcntl.h>
 #include <malloc.h>
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <unistd.h>
 #include <uv.h>
 
+#include <atomic>
 #include <map>
+#include <mutex>
 
 #include "compute_host.h"
 #include "control_server.h"
 #include "daemon_methods.h"
 #include "data_service.h"
 #include "fs_host.h"
+#include "http_server.h"
+#include "metrics.h"
+#include "status_page.h"
 #include "synapse/compute/messages.h"
 #include "synapse/core/guarded.h"
 #include "synapse/crypto/cid.h"
@@ -29,6 +35,7 @@
 namespace synapse::daemon {
 
 using core::ErrorCode;
+using nlohmann::json;
 using namespace std::chrono_literals;
 
 dht::Key dht_key_from_text(std::string_view text) {
@@ -56,6 +63,41 @@ bool is_loopback(const dht::Endpoint& endpoint) {
          address[15] == 1;
 }
 
+// spdlog flag %* : the syslog priority prefix journald reads from a service's stderr.
+class JournalPriority final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& message, const std::tm&,
+              spdlog::memory_buf_t& out) override {
+    static constexpr std::string_view kPrefixes[] = {"<7>", "<7>", "<6>", "<4>",
+                                                     "<3>", "<2>", "<6>"};
+    const std::string_view prefix = kPrefixes[static_cast<size_t>(message.level) % 7];
+    out.append(prefix.data(), prefix.data() + prefix.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<JournalPriority>();
+  }
+};
+
+void set_log_format(bool journal, const std::string& short_id) {
+  if (!journal) {
+    spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ [" + short_id + "] %v");
+    return;
+  }
+  auto formatter = std::make_unique<spdlog::pattern_formatter>();
+  formatter->add_flag<JournalPriority>('*').set_pattern("%*[" + short_id + "] %v");
+  spdlog::set_formatter(std::move(formatter));
+}
+
+int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// How long the status page's jobs list keeps being refreshed after it was last asked for (the
+// list reads every job folder, so it is not read for nobody).
+constexpr int64_t kJobsWantedMs = 30'000;
+
 class Daemon final : public DaemonState {
  public:
   Daemon(uv_loop_t* loop, DaemonOptions options, std::function<void(const ReadyInfo&)> on_ready)
@@ -70,8 +112,7 @@ class Daemon final : public DaemonState {
     started_ = clock_.now();
     SYNAPSE_ASSIGN_OR_RETURN(store_,
                              blockstore::open_lmdb_store(options_.store_folder(), options_.store));
-    spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ [" + options_.identity.node_id().short_id() +
-                        "] %v");
+    set_log_format(options_.journal_log, options_.identity.node_id().short_id());
 
     dht::TransportOptions transport_options;
     transport_options.identity = &options_.identity;
@@ -109,7 +150,10 @@ class Daemon final : public DaemonState {
     auto fs_host = FsHost::create(
         loop_,
         FsHostOptions{options_.home / "fs", options_.mount, options_.store.sync,
-                      options_.store.capacity, options_.fs_cache_size, options_.fsync_timeout},
+                      options_.store.capacity, options_.fs_cache_size, options_.fsync_timeout,
+                      [metrics = metrics_.get()](const char* op, std::chrono::nanoseconds took) {
+                        metrics->observe_fuse(op, took);
+                      }},
         options_.identity, *store_, *runtime_, *exchange_, *data_);
     if (!fs_host) {
       shutdown();
@@ -192,6 +236,16 @@ class Daemon final : public DaemonState {
       }
     }
 
+    if (options_.http_listen) start_http();
+    uv_signal_init(loop_, &sighup_);
+    sighup_.data = this;
+    uv_signal_start(
+        &sighup_,
+        [](uv_signal_t* handle, int) {
+          core::guarded("SIGHUP", [&] { static_cast<Daemon*>(handle->data)->reload(); });
+        },
+        SIGHUP);
+    ++open_handles_;
     for (int signal : {SIGINT, SIGTERM}) {
       uv_signal_t& handle = signal == SIGINT ? sigint_ : sigterm_;
       uv_signal_init(loop_, &handle);
@@ -246,7 +300,18 @@ class Daemon final : public DaemonState {
                         [&] { static_cast<Daemon*>(timer->data)->fs_host_->loop_tick(); });
         },
         200, 200);
-    open_handles_ += 4;
+    uv_timer_init(loop_, &snapshot_timer_);
+    snapshot_timer_.data = this;
+    if (http_) {
+      uv_timer_start(
+          &snapshot_timer_,
+          [](uv_timer_t* timer) {
+            core::guarded("status snapshot timer",
+                          [&] { static_cast<Daemon*>(timer->data)->refresh_snapshot(); });
+          },
+          0, 1000);
+    }
+    open_handles_ += 5;
     loop_handles_ = true;
 
     spdlog::info("node {} listening on {} (udp+tcp), control socket {}",
@@ -271,6 +336,12 @@ class Daemon final : public DaemonState {
   exchange::Exchange& exchange() override { return *exchange_; }
   DataService& data() override { return *data_; }
   ComputeHost* compute() override { return compute_host_.get(); }
+  FsHost& fs_host() override { return *fs_host_; }
+  std::optional<dht::Endpoint> http_endpoint() const override {
+    if (!http_) return std::nullopt;
+    return http_->endpoint();
+  }
+  std::string http_error() const override { return http_error_; }
   core::Duration uptime() const override { return clock_.now() - started_; }
   bool joined() const override { return settled() && runtime_->node().routing_table().size() > 0; }
 
@@ -298,6 +369,7 @@ class Daemon final : public DaemonState {
     shutting_down_ = true;
     if (runtime_) save_peers();
     waiting_.clear();
+    http_.reset();  // stops serving; no handler runs after this
     auto closed = [this] { handle_closed(); };
     // Jobs first (they use the file system), then the file system: its calls wait on the
     // exchange and the DHT.
@@ -318,6 +390,8 @@ class Daemon final : public DaemonState {
     if (loop_handles_) {
       for (uv_handle_t* handle :
            {reinterpret_cast<uv_handle_t*>(&sigint_), reinterpret_cast<uv_handle_t*>(&sigterm_),
+            reinterpret_cast<uv_handle_t*>(&sighup_),
+            reinterpret_cast<uv_handle_t*>(&snapshot_timer_),
             reinterpret_cast<uv_handle_t*>(&save_timer_),
             reinterpret_cast<uv_handle_t*>(&join_timer_),
             reinterpret_cast<uv_handle_t*>(&data_timer_),
@@ -332,6 +406,80 @@ class Daemon final : public DaemonState {
   }
 
  private:
+  void start_http() {
+    auto http = HttpServer::start(*options_.http_listen,
+                                  [this](std::string_view path) { return serve_http(path); });
+    if (!http) {
+      http_error_ = "metrics and status page not served: " + http.error().message() +
+                    " (set http.listen to a free port, or http.enabled = false)";
+      spdlog::warn("{}", http_error_);
+      return;
+    }
+    http_ = std::move(*http);
+    spdlog::info("metrics and status page on http://{}/", http_->endpoint().to_string());
+  }
+
+  // On civetweb's threads: reads only the snapshot (and the thread-safe metrics).
+  HttpResponse serve_http(std::string_view path) {
+    constexpr const char* kJson = "application/json";
+    if (path == "/" || path == "/index.html") {
+      return {200, "text/html; charset=utf-8", std::string(status_page_html())};
+    }
+    if (path == "/metrics") {
+      return {200, "text/plain; version=0.0.4; charset=utf-8", metrics_->render()};
+    }
+    if (path == "/healthz") return {200, "text/plain; charset=utf-8", "ok\n"};
+    std::lock_guard lock(snapshot_mu_);
+    if (path == "/api/status") return {200, kJson, status_text_};
+    if (path == "/api/peers") return {200, kJson, peers_text_};
+    if (path == "/api/jobs") {
+      jobs_wanted_until_ms_ = steady_ms() + kJobsWantedMs;
+      return {200, kJson, jobs_text_};
+    }
+    return {404, "text/plain; charset=utf-8", "not found\n"};
+  }
+
+  // Every second while the HTTP server runs: what its handlers serve.
+  void refresh_snapshot() {
+    if (shutting_down_) return;
+    json status = status_of(*this);
+    std::string status_text = status.dump();
+    std::string peers_text = peers_of(*this).dump();
+    metrics_->update(std::move(status));
+    {
+      std::lock_guard lock(snapshot_mu_);
+      status_text_ = std::move(status_text);
+      peers_text_ = std::move(peers_text);
+    }
+    if (jobs_refreshing_ || steady_ms() > jobs_wanted_until_ms_ || !compute_host_) return;
+    jobs_refreshing_ = true;
+    ComputeHost::Reply reply = [this](core::Result<json> jobs) {
+      jobs_refreshing_ = false;
+      if (!jobs) return;
+      std::lock_guard lock(snapshot_mu_);
+      jobs_text_ = jobs->dump();
+    };
+    compute_host_->handle(ControlRequest{nullptr, "jobs", json::object()}, reply);
+  }
+
+  void reload() {
+    if (!options_.reload) {
+      spdlog::info("SIGHUP: nothing to reload");
+      return;
+    }
+    auto reloaded = options_.reload();
+    if (!reloaded) {
+      spdlog::warn("SIGHUP: keeping the running settings: {}", reloaded.error().message());
+      return;
+    }
+    spdlog::set_level(spdlog::level::from_str(reloaded->log_level));
+    options_.jobs.labels = reloaded->job_labels;
+    options_.jobs.allow = reloaded->job_allow;
+    if (compute_host_) compute_host_->set_policy(reloaded->job_labels, reloaded->job_allow);
+    spdlog::info("SIGHUP: config reloaded (log level {}, {} job labels, {} allow entries)",
+                 reloaded->log_level, reloaded->job_labels.size(), reloaded->job_allow.size());
+  }
+
   core::Status take_lock() {
     lock_fd_ = ::open(options_.lock_file().c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (lock_fd_ < 0) {
@@ -422,7 +570,7 @@ class Daemon final : public DaemonState {
       if (on_ready_) {
         on_ready_(ReadyInfo{static_cast<int>(::getpid()), transport_->node_id(),
                             transport_->local_endpoint(), options_.control_socket(),
-                            runtime_->node().routing_table().size()});
+                            runtime_->node().routing_table().size(), http_endpoint()});
       }
     }
     auto waiting = std::move(waiting_);
@@ -478,10 +626,14 @@ class Daemon final : public DaemonState {
   std::unique_ptr<dht::LanDiscovery> discovery_;
   uv_signal_t sigint_{};
   uv_signal_t sigterm_{};
+  uv_signal_t sighup_{};
+  uv_timer_t snapshot_timer_{};  // refresh_snapshot() every second while serving HTTP
   uv_timer_t save_timer_{};
   uv_timer_t join_timer_{};
   uv_timer_t data_timer_{};
   uv_timer_t fs_timer_{};  // FsHost::loop_tick five times a second
+  // Before fs_host_: the mount's threads observe into it until the mount has stopped.
+  std::unique_ptr<Metrics> metrics_ = std::make_unique<Metrics>();
   std::unique_ptr<FsHost> fs_host_;
   std::unique_ptr<ComputeHost> compute_host_;  // after fs_host_: destroyed before it
   core::Status failure_ =
@@ -496,6 +648,17 @@ class Daemon final : public DaemonState {
   std::map<crypto::NodeId, core::MonoTime> greeted_;
   uint64_t last_sequence_ = 0;
   bool shutting_down_ = false;
+
+  // The HTTP server and what its handlers serve (refresh_snapshot()); after the hosts, so it
+  // is destroyed (and stops) before them.
+  std::unique_ptr<HttpServer> http_;
+  std::string http_error_;
+  std::mutex snapshot_mu_;
+  std::string status_text_ = "{}";
+  std::string peers_text_ = R"({"peers":[]})";
+  std::string jobs_text_ = R"({"jobs":[]})";
+  std::atomic<int64_t> jobs_wanted_until_ms_{0};
+  bool jobs_refreshing_ = false;
 };
 
 }  // namespace

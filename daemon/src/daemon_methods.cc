@@ -30,9 +30,63 @@ std::string address_text(const dht::PeerAddress& address) {
 
 std::string text_of(const core::Bytes& data) { return std::string(data.begin(), data.end()); }
 
+// Peers whose clocks differ from ours by more than this are named in the status' warnings.
+constexpr double kClockSkewWarning = 30;
+
 double milliseconds(core::Duration duration) {
   return std::chrono::duration<double, std::milli>(duration).count();
 }
+
+// What an admin should look at (docs/troubleshooting.md), one sentence each.
+json warnings_of(DaemonState& daemon, const json& status) {
+  using namespace std::chrono_literals;
+  json out = json::array();
+  if (status.value("peers", 0) == 0 && daemon.uptime() > 10s) {
+    out.push_back(
+        "no peers: check that every node has the same swarm key (`synapse swarm id`), that UDP "
+        "and TCP port " +
+        std::to_string(daemon.transport().local_endpoint().port()) +
+        " are open, and network.bootstrap (or LAN multicast for discovery)");
+  }
+  if (status.contains("store")) {
+    const double used = status["store"].value("bytes", 0.0);
+    const double capacity = status["store"].value("capacity", 0.0);
+    if (capacity > 0 && used >= 0.9 * capacity) {
+      out.push_back(
+          "store nearly full: " + std::to_string(static_cast<int>(100 * used / capacity)) +
+          " % of store.capacity used; unpin files or raise the capacity");
+    }
+  }
+  if (daemon.options().certificate) {
+    if (auto certificate = crypto::Certificate::decode(*daemon.options().certificate)) {
+      const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+      const int64_t left = certificate->not_after - now;
+      if (left <= 0) {
+        out.push_back(
+            "the membership certificate has expired: peers that require one refuse "
+            "this node; install a new one (`synapse ca sign`, `synapse cert install`)");
+      } else if (left < 14 * 86400) {
+        out.push_back("the membership certificate expires in " + std::to_string(left / 86400) +
+                      " days; install a new one (`synapse ca sign`, `synapse cert install`)");
+      }
+    }
+  }
+  if (ComputeHost* compute = daemon.compute()) {
+    for (const auto& [node, offset] : compute->clock_offsets()) {
+      if (std::abs(offset) < kClockSkewWarning) continue;
+      out.push_back("clock skew: node " + node.short_id() + "'s clock is " +
+                    std::to_string(static_cast<int64_t>(std::abs(offset))) + " s " +
+                    (offset > 0 ? "behind" : "ahead of") +
+                    " ours; job times and leases need synchronised clocks (NTP)");
+    }
+  }
+  if (!daemon.http_error().empty()) out.push_back(daemon.http_error());
+  return out;
+}
+
+}  // namespace
 
 json status_of(DaemonState& daemon) {
   const dht::Node& node = daemon.runtime().node();
@@ -65,7 +119,11 @@ json status_of(DaemonState& daemon) {
         {"rpc_timeouts", stats.rpc_timeouts},
         {"values_rejected_signature", stats.values_rejected_signature},
         {"lookups_started", stats.lookups_started},
-        {"lookups_completed", stats.lookups_completed}}},
+        {"lookups_completed", stats.lookups_completed},
+        {"lookup_latency",
+         {{"bounds_ms", dht::kLookupLatencyBoundsMs},
+          {"buckets", stats.lookup_latency_buckets},
+          {"sum_seconds", stats.lookup_latency_seconds_sum}}}}},
       {"transport",
        {{"packets_in", wire.packets_in},
         {"packets_out", wire.packets_out},
@@ -77,6 +135,7 @@ json status_of(DaemonState& daemon) {
         {"handshakes_failed_timeout", wire.handshakes_failed_timeout},
         {"malformed_dropped", wire.malformed_dropped},
         {"rate_limited_dropped", wire.rate_limited_dropped},
+        {"sessions_active", wire.sessions_active},
         {"send_failures", daemon.runtime().stats().send_failures}}},
   };
   const exchange::ExchangeStats& exchange = daemon.exchange().stats();
@@ -90,7 +149,22 @@ json status_of(DaemonState& daemon) {
                         {"streams_opened", exchange.streams_opened},
                         {"stream_failures", exchange.stream_failures},
                         {"protocol_errors", exchange.protocol_errors}};
+  uint64_t bad_blocks = 0;
+  for (const auto& [peer, record] : daemon.exchange().scores().records())
+    bad_blocks += record.bad_blocks;
+  result["exchange"]["bad_blocks_received"] = bad_blocks;
   result["replication"] = daemon.data().replication_json();
+  const fs::CacheStats cache = daemon.fs_host().shared_file_system().cache_stats();
+  result["fs"] = {{"mount", daemon.options().mount ? daemon.options().mount->string() : ""},
+                  {"cache",
+                   {{"hits", cache.hits},
+                    {"misses", cache.misses},
+                    {"files", cache.files},
+                    {"bytes", cache.bytes},
+                    {"limit", daemon.options().fs_cache_size}}}};
+  result["name"] = daemon.options().jobs.name;
+  result["version"] = daemon.options().version;
+  if (auto http = daemon.http_endpoint()) result["http"] = http->to_string();
   if (ComputeHost* compute = daemon.compute()) result["jobs"] = compute->status_json();
   if (auto store = daemon.store().stats()) {
     result["store"] = {{"blocks", store->blocks},
@@ -109,8 +183,11 @@ json status_of(DaemonState& daemon) {
   } else {
     result["discovery"] = {{"enabled", false}};
   }
+  result["warnings"] = warnings_of(daemon, result);
   return result;
 }
+
+namespace {
 
 json advert_json(const compute::NodeAdvert& advert) {
   json gpus = json::array();
@@ -134,6 +211,8 @@ json advert_json(const compute::NodeAdvert& advert) {
           {"jobs_waiting", advert.load.waiting},
           {"accepts_jobs", advert.accepts_jobs}};
 }
+
+}  // namespace
 
 json peers_of(DaemonState& daemon) {
   const dht::Node& node = daemon.runtime().node();
@@ -173,6 +252,8 @@ json peers_of(DaemonState& daemon) {
   }
   return {{"peers", std::move(peers)}};
 }
+
+namespace {
 
 void dht_put(DaemonState& daemon, const ControlRequest& request, ControlServer::Reply reply) {
   auto key = key_param(request.params);

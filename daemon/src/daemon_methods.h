@@ -5,6 +5,7 @@
 #include "compute_host.h"
 #include "control_server.h"
 #include "data_service.h"
+#include "fs_host.h"
 #include "synapse/daemon/daemon.h"
 #include "synapse/dht/lan_discovery.h"
 #include "synapse/dht/node_runtime.h"
@@ -25,6 +26,11 @@ class DaemonState {
   virtual DataService& data() = 0;
   // Jobs on this node; null before the node has started them.
   virtual ComputeHost* compute() = 0;
+  virtual FsHost& fs_host() = 0;
+  // Where metrics and the status page are served; unset when they are not.
+  virtual std::optional<dht::Endpoint> http_endpoint() const = 0;
+  // Why the HTTP server is not running although configured ("" when it runs or is off).
+  virtual std::string http_error() const = 0;
   virtual core::Duration uptime() const = 0;
   // The first join has finished and the routing table is not empty.
   virtual bool joined() const = 0;
@@ -36,6 +42,11 @@ class DaemonState {
   // Starts a clean shutdown (replies already sent still go out).
   virtual void shutdown() = 0;
 };
+
+// The `status` method's answer (docs/control.md), also what the metrics are read from.
+nlohmann::json status_of(DaemonState& daemon);
+// The `peers` method's answer.
+nlohmann::json peers_of(DaemonState& daemon);
 
 // Answers one request: status, peers, dht.put, dht.get, dht.providers, dht.provide, get.start,
 // get.progress, pins.changed, pin.ls, leave, shutdown, and the jobs' (ComputeHost::handle).

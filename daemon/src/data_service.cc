@@ -524,16 +524,22 @@ json DataService::pins_json() const {
 json DataService::replication_json() const {
   size_t under = 0;
   size_t unknown = 0;
+  size_t missing = 0;
   for (const auto& [root, state] : roots_) {
     if (!state.holders) {
       ++unknown;
     } else if (*state.holders < target(false)) {
       ++under;
+      missing += target(false) - *state.holders;
     }
   }
-  return {{"target", target(false)}, {"replication", options_.replication},
-          {"files", roots_.size()},  {"under_target", under},
-          {"unchecked", unknown},    {"fetching_replicas", replicating_.size()}};
+  return {{"target", target(false)},
+          {"replication", options_.replication},
+          {"files", roots_.size()},
+          {"under_target", under},
+          {"missing_replicas", missing},
+          {"unchecked", unknown},
+          {"fetching_replicas", replicating_.size()}};
 }
 
 }  // namespace synapse::daemon

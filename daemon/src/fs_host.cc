@@ -129,6 +129,7 @@ class Host final : public FsHost {
     if (!options_.mount) return core::ok();
     SYNAPSE_RETURN_IF_ERROR(mount::clean_stale_mount(*options_.mount));
     mount::MountOptions mount_options;
+    mount_options.on_operation = options_.on_fuse_operation;
     mount_options.dir = *options_.mount;
     SYNAPSE_ASSIGN_OR_RETURN(mount_, mount::Mount::start(*fs_, mount_options));
     spdlog::info("shared folder mounted at {}", options_.mount->string());

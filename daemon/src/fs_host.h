@@ -29,6 +29,8 @@ struct FsHostOptions {
   uint64_t store_capacity = 0;
   uint64_t cache_bytes = uint64_t{4} << 30;
   core::Duration fsync_timeout = std::chrono::seconds(60);
+  // mount::MountOptions::on_operation (the FUSE latency metrics); may be empty.
+  std::function<void(const char*, std::chrono::nanoseconds)> on_fuse_operation;
 };
 
 class FsHost {

@@ -42,6 +42,7 @@ struct Node::Operation {
   NodeId target;
   std::optional<Lookup> lookup;
   bool lookup_finished = false;
+  core::MonoTime lookup_started{};
   size_t messages = 0;
   size_t waiting = 0;   // page, store, provide, listen and seed-ping requests outstanding
   size_t children = 0;  // bootstrap: refresh lookups still running

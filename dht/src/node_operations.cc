@@ -25,6 +25,7 @@ Node::Operation& Node::start_operation(OpKind kind, const NodeId& target, core::
 
 void Node::start_lookup(Operation& op, core::MonoTime now) {
   ++stats_.lookups_started;
+  op.lookup_started = now;
   table_.mark_refreshed(op.target, now);
   LookupOptions options;
   // Reads end at the read_width closest nodes, and ask all of them at once once the lookup
@@ -46,8 +47,7 @@ void Node::advance(uint64_t op_id, core::MonoTime now) {
   if (op.lookup && !op.lookup_finished && op.kind == OpKind::kRefresh && op.parent != 0 &&
       table_.bucket(table_.bucket_index(op.target)).size() >= options_.k) {
     // A join's refresh is done once its bucket is full; answers on their way are observed.
-    op.lookup_finished = true;
-    ++stats_.lookups_completed;
+    lookup_completed(op, now);
   }
   if (op.lookup && !op.lookup_finished) {
     MessageBody request;
@@ -63,8 +63,7 @@ void Node::advance(uint64_t op_id, core::MonoTime now) {
       send_request(*contact, true, std::move(request), Purpose::kLookup, op.id, now);
     }
     if (op.lookup->done()) {
-      op.lookup_finished = true;
-      ++stats_.lookups_completed;
+      lookup_completed(op, now);
       lookup_done(op, now);
     }
   }
@@ -77,6 +76,19 @@ void Node::advance(uint64_t op_id, core::MonoTime now) {
     return;
   }
   if (op.lookup_finished && op.waiting == 0 && op.children == 0) finish(op, now);
+}
+
+void Node::lookup_completed(Operation& op, core::MonoTime now) {
+  op.lookup_finished = true;
+  ++stats_.lookups_completed;
+  const double seconds = std::chrono::duration<double>(now - op.lookup_started).count();
+  const auto millis = seconds * 1000;
+  size_t bucket = 0;
+  while (bucket < kLookupLatencyBoundsMs.size() && millis > kLookupLatencyBoundsMs[bucket]) {
+    ++bucket;
+  }
+  ++stats_.lookup_latency_buckets[bucket];
+  stats_.lookup_latency_seconds_sum += seconds;
 }
 
 void Node::lookup_done(Operation& op, core::MonoTime now) {

@@ -16,6 +16,11 @@ void SharedFs::touch_cached(const crypto::Cid& root) {
   if (it != cached_.end()) it->second.last_use = ++use_clock_;
 }
 
+CacheStats SharedFs::cache_stats() const {
+  Lock lock(mu_);
+  return CacheStats{cache_hits_, cache_misses_, cached_.size(), cached_bytes_};
+}
+
 void SharedFs::evict_cache() {
   std::vector<crypto::Cid> victims;
   {

@@ -307,7 +307,11 @@ core::Status SharedFs::ensure_local(const std::optional<crypto::Cid>& content,
   {
     Lock lock(mu_);
     touch_cached(*content);
-    if (complete_.count(*content)) return core::ok();
+    if (complete_.count(*content)) {
+      if (writer != self_) ++cache_hits_;
+      return core::ok();
+    }
+    if (writer != self_) ++cache_misses_;
   }
   SYNAPSE_RETURN_IF_ERROR(backend_.fetch(*content, writer, options_.network_timeout));
   Lock lock(mu_);
@@ -327,6 +331,10 @@ core::Status SharedFs::make_readable(const std::optional<crypto::Cid>& content,
     complete = complete_.count(*content) > 0;
   }
   if (complete || size < kReadWhileFetchingBytes) return ensure_local(content, writer, size);
+  {
+    Lock lock(mu_);
+    if (writer != self_) ++cache_misses_;
+  }
   backend_.prefetch(*content, writer);
   const core::MonoTime deadline = clock_.now() + options_.network_timeout;
   while (clock_.now() < deadline && backend_.fetching(*content)) {

@@ -125,6 +125,7 @@ class SharedFs final : public SharedFileSystem {
   void set_kernel_cache(KernelCache* cache) override { kernel_ = cache; }
   void tick() override;
   core::Status publish_now() override;
+  CacheStats cache_stats() const override;
   void republish_all() override;
 
  private:
@@ -219,7 +220,7 @@ class SharedFs final : public SharedFileSystem {
   std::function<void(const CommitNotice&)> observer_;
   std::atomic<KernelCache*> kernel_{nullptr};
 
-  std::mutex mu_;
+  mutable std::mutex mu_;
   core::Rng& rng_;
   std::unique_ptr<OwnState> own_state_;
   HlcClock hlc_;
@@ -242,6 +243,8 @@ class SharedFs final : public SharedFileSystem {
   std::map<crypto::Cid, CachedRoot> cached_;  // fetched content, not pinned by this node
   uint64_t cached_bytes_ = 0;
   uint64_t use_clock_ = 0;
+  uint64_t cache_hits_ = 0;  // CacheStats
+  uint64_t cache_misses_ = 0;
 };
 
 // Names the root shows besides the shared tree.

@@ -22,13 +22,21 @@ namespace {
 
 using core::ErrorCode;
 
+FuseAdapter& adapter_of(fuse_req_t req) {
+  return *static_cast<FuseAdapter*>(fuse_req_userdata(req));
+}
+
 // Runs one operation's body. No exception may unwind into libfuse: one that escapes is logged
 // and the request answered with EIO (bodies reply last, so it has not been answered yet).
 template <typename Body>
 void serve(fuse_req_t req, const char* op, Body&& body) noexcept {
   try {
     const fs::CallerScope caller(fuse_req_ctx(req)->uid);
+    // The adapter outlives every request; `req` may be freed once answered, so take it first.
+    const auto& observer = adapter_of(req).operation_observer();
+    const auto started = std::chrono::steady_clock::now();
     body();
+    if (observer) observer(op, std::chrono::steady_clock::now() - started);
     return;
   } catch (const std::exception& e) {
     try {
@@ -42,10 +50,6 @@ void serve(fuse_req_t req, const char* op, Body&& body) noexcept {
     }
   }
   fuse_reply_err(req, EIO);
-}
-
-FuseAdapter& adapter_of(fuse_req_t req) {
-  return *static_cast<FuseAdapter*>(fuse_req_userdata(req));
 }
 
 bool name_too_long(const char* name) { return std::strlen(name) > fs::kMaxNameLength; }
@@ -195,7 +199,8 @@ fuse_lowlevel_ops make_operations() {
 }  // namespace
 
 FuseAdapter::FuseAdapter(fs::FileSystem& fs, const MountOptions& options, Owner owner)
-    : fs_(fs),
+    : on_operation_(options.on_operation),
+      fs_(fs),
       entry_timeout_(options.entry_timeout),
       attr_timeout_(options.attr_timeout),
       owner_(owner) {}

@@ -34,6 +34,11 @@ class FuseAdapter {
   // The table to hand to fuse_session_new() with this adapter as userdata.
   static const fuse_lowlevel_ops& operations();
 
+  // MountOptions::on_operation (may be empty).
+  const std::function<void(const char*, std::chrono::nanoseconds)>& operation_observer() const {
+    return on_operation_;
+  }
+
   // Runs `listener` (on a libfuse thread) once the kernel's INIT has been answered.
   void set_init_listener(std::function<void()> listener);
 
@@ -71,6 +76,7 @@ class FuseAdapter {
   void access(fuse_req_t req, fuse_ino_t ino, int mask);
 
  private:
+  const std::function<void(const char*, std::chrono::nanoseconds)> on_operation_;
   // A directory's entries as fs.readdir() gave them at opendir (or at the last rewind):
   // offsets index into ".", "..", entries...
   struct DirHandle {

@@ -30,6 +30,20 @@ TEST(Config, TheDefaultTextParsesToTheDefaults) {
   EXPECT_EQ(parsed.max_upload_rate, 0u);
   EXPECT_EQ(parsed.fs_cache_size, uint64_t{4} << 30);
   EXPECT_EQ(parsed.fsync_timeout, std::chrono::seconds(60));
+  EXPECT_FALSE(parsed.fs_mount);
+  EXPECT_TRUE(parsed.http.enabled);
+  EXPECT_EQ(parsed.http.listen.to_string(), "127.0.0.1:9477");
+}
+
+TEST(Config, ReadsTheMountPointAndTheHttpServer) {
+  Config config = Config::parse(
+                      "[fs]\nmount = \"/synapse\"\n"
+                      "[http]\nenabled = false\nlisten = \"0.0.0.0:9100\"\n",
+                      "c.toml")
+                      .value();
+  EXPECT_EQ(config.fs_mount, std::filesystem::path("/synapse"));
+  EXPECT_FALSE(config.http.enabled);
+  EXPECT_EQ(config.http.listen.to_string(), "0.0.0.0:9100");
 }
 
 TEST(Config, ReadsReplicationAndExchangeKeys) {
@@ -51,7 +65,10 @@ TEST(Config, ReadsReplicationAndExchangeKeys) {
       {"[exchange]\nmax_upload_rate = \"fast\"", "c.toml:2: exchange.max_upload_rate:"},
       {"[exchange]\nrate = 1", "c.toml:2: exchange.rate: unknown key"},
       {"[fs]\ncache_size = \"big\"", "c.toml:2: fs.cache_size:"},
-      {"[fs]\nmount = \"/synapse\"", "c.toml:2: fs.mount: unknown key"},
+      {"[fs]\nmount = \"synapse\"", "c.toml:2: fs.mount: expected an absolute path"},
+      {"[http]\nlisten = \"localhost\"", "c.toml:2: http.listen:"},
+      {"[http]\nport = 9477", "c.toml:2: http.port: unknown key"},
+      {"[http]\nenabled = 1", "c.toml:2: http.enabled: expected true or false"},
   };
   for (const auto& [text, expected] : cases) {
     auto parsed = Config::parse(text, "c.toml");

@@ -208,6 +208,17 @@ TEST(JobSimulation, ACommandThatFailsEndsFailedWithItsExitCodeAndIsNotRetried) {
   EXPECT_EQ(task.exit_code, 3);
   EXPECT_EQ(task.reason, "exited with 3");
   EXPECT_EQ(task.attempts.size(), 1u);
+  uint64_t started = 0, nonzero = 0, succeeded = 0;
+  for (size_t i = 0; i < sim.size(); ++i) {
+    const WorkerStats& stats = sim.node(i).worker().stats();
+    started += stats.started;
+    nonzero += stats.exited_nonzero;
+    succeeded += stats.succeeded;
+  }
+  EXPECT_EQ(started, 1u);
+  EXPECT_EQ(nonzero, 1u);
+  EXPECT_EQ(succeeded, 0u);
+  EXPECT_EQ(sim.node(1).coordinator().ended_jobs()[static_cast<size_t>(TaskState::kFailed)], 1u);
   sim.check_invariants();
 }
 

@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "cli/run_command.h"
-#include "swarm_harness.h"
+#include "mounted_swarm.h"
 
 namespace synapse::daemon {
 namespace {
@@ -17,30 +17,6 @@ namespace {
 using namespace std::chrono_literals;
 using namespace harness;
 namespace fsys = std::filesystem;
-
-constexpr auto kJobTimeout = 60s;
-
-std::string read_text(const fsys::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void write_text(const fsys::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-}
-
-// The first word of a state file ("" while it does not exist).
-std::string state_of(const fsys::path& job) {
-  std::string text = read_text(job / "state");
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  return text;
-}
-
-bool terminal(const std::string& state) {
-  return state == "succeeded" || state == "failed" || state == "cancelled" ||
-         state == "timed-out" || state == "rejected";
-}
 
 // Processes whose command line contains `marker` (other than this test's own).
 int processes_with(const std::string& marker) {
@@ -58,107 +34,15 @@ int processes_with(const std::string& marker) {
   return count;
 }
 
-struct Mounts {
-  std::vector<fsys::path> dirs;
-  ~Mounts() {
-    for (const auto& dir : dirs) ::umount2(dir.c_str(), MNT_DETACH);
-  }
-};
-
-class Jobs : public ::testing::Test {
+class Jobs : public MountedSwarm {
  protected:
   void SetUp() override {
-    if (!can_use_namespaces()) GTEST_SKIP() << "needs root and ip netns";
-    if (::access("/dev/fuse", R_OK | W_OK) != 0) GTEST_SKIP() << "needs /dev/fuse";
+    MountedSwarm::SetUp();
+    if (IsSkipped()) return;
     if (synapse::testing::run_command({"/bin/sh", "-c", "command -v bwrap"}).exit_code != 0) {
       GTEST_SKIP() << "needs bubblewrap";
     }
   }
-
-  // `count` nodes in namespaces with mounts, every one seeing the others; `config` is merged
-  // into every node's config.
-  void start_swarm(size_t count, const std::string& prefix, const std::string& config = "") {
-    namespaces_ = std::make_unique<BridgedNamespaces>(count, prefix);
-    ASSERT_TRUE(namespaces_->ok());
-    for (size_t i = 0; i < count; ++i) {
-      const size_t home = swarm_.add_home();
-      swarm_.configure(home, "[store]\nsync = false\nrepair_interval = \"2s\"\n" + config);
-      ASSERT_NO_FATAL_FAILURE(start(i));
-    }
-    std::vector<size_t> all;
-    for (size_t i = 0; i < count; ++i) all.push_back(i);
-    for (size_t i : all) {
-      ASSERT_TRUE(eventually([&] { return swarm_.peers(i) == count - 1; }, 30s))
-          << "node " << i << " has " << swarm_.peers(i) << " peers\n"
-          << swarm_.log(i);
-    }
-    // Every node has heard every other's advert.
-    for (size_t i : all) {
-      ASSERT_TRUE(eventually(
-          [&] {
-            auto status = swarm_.call(i, "status");
-            return status && (*status)["jobs"].value("nodes_advertising", 0) == int(count);
-          },
-          30s))
-          << swarm_.log(i);
-    }
-  }
-
-  void start(size_t i) {
-    const fsys::path dir = mount_dir(i);
-    fsys::create_directories(dir);
-    if (std::find(mounts_.dirs.begin(), mounts_.dirs.end(), dir) == mounts_.dirs.end()) {
-      mounts_.dirs.push_back(dir);
-    }
-    ASSERT_TRUE(swarm_
-                    .start(i, {"--listen", "0.0.0.0:4747", "--mount", dir.string()},
-                           namespaces_->enter_net(i))
-                    .is_object())
-        << swarm_.log(i);
-  }
-
-  fsys::path mount_dir(size_t i) { return swarm_.dir().path() / ("mnt" + std::to_string(i)); }
-  fsys::path job_dir(size_t i, const std::string& name) { return mount_dir(i) / "jobs" / name; }
-
-  // Copies a spec into node i's spool, as a user would (written elsewhere, then cp).
-  void submit(size_t i, const std::string& name, const std::string& spec) {
-    const fsys::path source = swarm_.dir().path() / (name + ".toml");
-    write_text(source, spec);
-    fsys::create_directories(mount_dir(i) / "jobs");
-    fsys::copy_file(source, mount_dir(i) / "jobs" / (name + ".toml"),
-                    fsys::copy_options::overwrite_existing);
-  }
-
-  // Waits until the job's state (read on node i) is terminal; returns it.
-  std::string wait_done(size_t i, const std::string& name,
-                        std::chrono::milliseconds timeout = kJobTimeout) {
-    std::string state;
-    eventually(
-        [&] {
-          state = state_of(job_dir(i, name));
-          return terminal(state);
-        },
-        timeout);
-    return state;
-  }
-
-  nlohmann::json status_json(size_t i, const std::string& name) {
-    return nlohmann::json::parse(read_text(job_dir(i, name) / "status.json"), nullptr, false);
-  }
-
-  std::string node_of(size_t i, const std::string& name) {
-    const auto status = status_json(i, name);
-    return status.is_object() && status["node"].is_string() ? status["node"].get<std::string>()
-                                                            : "";
-  }
-
-  std::string id_of(size_t i) { return swarm_.node(i).ready["node_id"].get<std::string>(); }
-
-  std::string log_of(size_t i) { return swarm_.log(i); }
-
-  std::unique_ptr<BridgedNamespaces> namespaces_;  // before the Swarm: nodes die first
-  Swarm swarm_;
-  Mounts mounts_;  // after the Swarm: detached while the nodes still run
 };
 
 TEST_F(Jobs, AJobCopiedInOnOneNodeRunsWhereItsInputIsAndItsOutputsShowEverywhere) {

@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "cli/run_command.h"
-#include "swarm_harness.h"
+#include "mounted_swarm.h"
 
 namespace synapse::daemon {
 namespace {
@@ -26,25 +26,6 @@ synapse::testing::CommandResult sh(const std::string& command,
                                    std::chrono::seconds timeout = 120s) {
   return synapse::testing::run_command({"/bin/bash", "-c", command}, "", timeout);
 }
-
-std::string read_text(const fsys::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void write_text(const fsys::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-}
-
-// Detaches every mount of the test when it ends, failed or not, before the Swarm kills the
-// nodes (a killed node leaves its mount dead, and a dead mount blocks removing the folder).
-struct Mounts {
-  std::vector<fsys::path> dirs;
-  ~Mounts() {
-    for (const auto& dir : dirs) ::umount2(dir.c_str(), MNT_DETACH);
-  }
-};
 
 class SharedFolder : public ::testing::Test {
  protected:

@@ -158,10 +158,12 @@ class Swarm {
         0);
     std::filesystem::copy_file(swarm_key.empty() ? dir_ / "swarm.key" : swarm_key,
                                node.home / "swarm.key");
-    // The jobs' folders in this swarm's folder, removed with it (not in /var/tmp).
+    // The jobs' folders in this swarm's folder, removed with it (not in /var/tmp); each node's
+    // HTTP server on a free port.
     merge_toml(node.home / "config.toml",
                "[jobs]\nwork_dir = \"" +
-                   (dir_ / ("jobs" + std::to_string(nodes_.size()))).string() + "\"\n");
+                   (dir_ / ("jobs" + std::to_string(nodes_.size()))).string() +
+                   "\"\n[http]\nlisten = \"127.0.0.1:0\"\n");
     nodes_.push_back(std::move(node));
     return nodes_.size() - 1;
   }

@@ -384,6 +384,22 @@ TEST_F(SmallNetworkTest, APutIsReadableFromEveryNode) {
   }
 }
 
+TEST_F(SmallNetworkTest, CountsEachCompletedLookupInTheLatencyHistogram) {
+  SCOPED_TRACE("seed " + std::to_string(sim_.options().seed));
+  const NodeStats before = sim_.node(2).stats();
+  get(2, random_id(rng_));
+  const NodeStats after = sim_.node(2).stats();
+  uint64_t counted = 0;
+  for (size_t i = 0; i < after.lookup_latency_buckets.size(); ++i) {
+    counted += after.lookup_latency_buckets[i] - before.lookup_latency_buckets[i];
+  }
+  EXPECT_EQ(counted, after.lookups_completed - before.lookups_completed);
+  EXPECT_GE(counted, 1u);
+  // Simulated links take at least 5 ms each way: a lookup takes at least one round trip.
+  EXPECT_EQ(after.lookup_latency_buckets[0], before.lookup_latency_buckets[0]);
+  EXPECT_GE(after.lookup_latency_seconds_sum - before.lookup_latency_seconds_sum, 0.01);
+}
+
 TEST_F(SmallNetworkTest, APutOfAForgedValueFailsWithoutSendingAnything) {
   SignedValue forged = value(alice_, 1, random_id(rng_), "x");
   forged.seq = 2;

@@ -176,6 +176,21 @@ TEST(SharedFs, ContentFetchedFromOthersIsEvictedLeastRecentlyUsedFirst) {
   EXPECT_EQ(read_file(swarm.fs(1), "/a").value_or("?"), std::string(30'000, 'a'));
 }
 
+TEST(SharedFs, CountsReadsOfOthersContentAsCacheHitsAndMisses) {
+  MemorySwarm swarm(2, 4);
+  ASSERT_TRUE(write_file(swarm.fs(0), "/theirs", "from node 0"));
+  ASSERT_TRUE(write_file(swarm.fs(1), "/mine", "from node 1"));
+  swarm.settle();
+  ASSERT_EQ(read_file(swarm.fs(1), "/theirs").value_or("?"), "from node 0");  // fetched
+  ASSERT_EQ(read_file(swarm.fs(1), "/theirs").value_or("?"), "from node 0");  // cached
+  ASSERT_EQ(read_file(swarm.fs(1), "/mine").value_or("?"), "from node 1");    // own: not counted
+  const CacheStats stats = swarm.fs(1).cache_stats();
+  EXPECT_EQ(stats.misses, 1u);
+  EXPECT_EQ(stats.hits, 1u);
+  EXPECT_EQ(stats.files, 1u);
+  EXPECT_GT(stats.bytes, 0u);
+}
+
 TEST(SharedFs, RestartKeepsCommittedFilesThatWereNotPublishedYet) {
   MemorySwarm swarm(2, 6);
   ASSERT_TRUE(write_file(swarm.fs(0), "/a", "first"));

@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <sstream>
 #include <string>
 
@@ -59,8 +61,7 @@ class MountLifecycle : public ::testing::Test {
     watchdog_.reset();
   }
 
-  core::Result<std::unique_ptr<mount::Mount>> start() {
-    mount::MountOptions options;
+  core::Result<std::unique_ptr<mount::Mount>> start(mount::MountOptions options = {}) {
     options.dir = mnt_;
     return mount::Mount::start(fs_, options);
   }
@@ -81,6 +82,28 @@ TEST_F(MountLifecycle, StartedMountShowsAsFuseSynapseAndServes) {
   auto attr = fs_.lookup(fs::kRootIno, "dir");
   ASSERT_TRUE(attr);
   EXPECT_EQ(attr->type, fs::FileType::kDirectory);
+}
+
+TEST_F(MountLifecycle, TellsTheObserverOfEveryServedOperationAndItsDuration) {
+  std::mutex mutex;
+  std::map<std::string, int> seen;
+  std::chrono::nanoseconds total{0};
+  mount::MountOptions options;
+  options.on_operation = [&](const char* op, std::chrono::nanoseconds took) {
+    std::lock_guard lock(mutex);
+    ++seen[op];
+    total += took;
+  };
+  auto mount = start(options);
+  ASSERT_TRUE(mount) << mount.error().message();
+  ASSERT_EQ(::mkdir((mnt_ / "dir").c_str(), 0755), 0) << std::strerror(errno);
+  struct stat st {};
+  ASSERT_EQ(::stat((mnt_ / "dir").c_str(), &st), 0) << std::strerror(errno);
+  (*mount)->stop();
+  std::lock_guard lock(mutex);
+  EXPECT_GE(seen["mkdir"], 1);
+  EXPECT_GE(seen["lookup"] + seen["getattr"], 1);
+  EXPECT_GT(total.count(), 0);
 }
 
 TEST_F(MountLifecycle, StopUnmountsAndIsIdempotent) {

@@ -63,6 +63,14 @@ struct JobsConfig {
   std::filesystem::path work_dir;
 };
 
+// The local HTTP server: Prometheus metrics at /metrics, the status page at /, its JSON under
+// /api/ (docs/metrics.md). Read-only, no authentication: keep it on loopback unless a firewall
+// guards the port.
+struct HttpConfig {
+  bool enabled = true;
+  dht::Endpoint listen = dht::Endpoint::ipv4({127, 0, 0, 1}, 9477);
+};
+
 struct Config {
   blockstore::LmdbOptions store;
   size_t store_replication = 3;                               // store.replication
@@ -70,12 +78,14 @@ struct Config {
   uint64_t max_upload_rate = 0;                             // exchange.max_upload_rate; 0: no limit
   uint64_t fs_cache_size = uint64_t{4} << 30;               // fs.cache_size
   core::Duration fsync_timeout = std::chrono::seconds(60);  // fs.fsync_timeout
+  std::optional<std::filesystem::path> fs_mount;            // fs.mount; `up --mount` wins
   std::string import_preset = "v1-raw-256k";
   SwarmConfig swarm;
   NetworkConfig network;
   DiscoveryConfig discovery;
   LogConfig log;
   JobsConfig jobs;
+  HttpConfig http;
 
   // Parses TOML text. Errors are one line naming the source, the line and the key: syntax
   // errors, unknown sections or keys, values of the wrong type, invalid sizes or presets.

@@ -12,6 +12,7 @@
 // back on that thread, later (never inside the call that started them).
 #pragma once
 
+#include <array>
 #include <functional>
 #include <map>
 #include <memory>
@@ -120,8 +121,11 @@ class Coordinator {
   core::MonoTime next_timer() const;
 
   bool holds(const std::string& name) const;
+  // The jobs coordinated here: running ones and those that ended less than keep_finished ago.
   std::vector<JobSummary> jobs() const;
   size_t active_jobs() const;
+  // Jobs that ended here since the coordinator started, by state (indexed by TaskState).
+  const std::array<uint64_t, kTaskStates>& ended_jobs() const;
 
  private:
   struct Impl;

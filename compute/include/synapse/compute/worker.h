@@ -71,6 +71,22 @@ struct WorkerOptions {
   core::Duration report_for = 1h;
 };
 
+// What the worker's sandboxes came to, since it started.
+struct WorkerStats {
+  uint64_t started = 0;         // sandboxes started
+  uint64_t succeeded = 0;       // exited with 0
+  uint64_t exited_nonzero = 0;  // exited with another code
+  uint64_t signaled = 0;        // killed by a signal (not by the worker)
+  uint64_t timed_out = 0;       // over their timeout
+  uint64_t out_of_memory = 0;   // killed for their memory limit
+  uint64_t cancelled = 0;       // stopped on a cancel (or the node's stop)
+  // Sandbox failures: the attempt's folders or image could not be made, no runtime here could
+  // run it, or the runtime failed to start it.
+  uint64_t prepare_failed = 0;
+  uint64_t no_runtime = 0;
+  uint64_t start_failed = 0;
+};
+
 class Worker {
  public:
   Worker(crypto::NodeId self, WorkerOptions options, WorkerIo& io, SandboxRunner& runner);
@@ -85,7 +101,10 @@ class Worker {
   core::MonoTime next_timer() const;
 
   Load load() const;
+  const WorkerStats& stats() const;
   const WorkerOptions& options() const;
+  // Replaces what a reload may change: labels and the allow list (they apply to later offers).
+  void set_policy(std::vector<std::string> labels, std::vector<std::string> allow);
   // Attempts held (waiting, preparing, running or reporting).
   std::vector<TaskReport> tasks() const;
   // Stops every sandbox (cancel) and drops what waits; reports nothing more.

@@ -46,6 +46,13 @@ struct JobsOptions {
       verify_certificate;
 };
 
+// What a config reload (SIGHUP) changes in a running node; everything else needs a restart.
+struct ReloadableOptions {
+  std::string log_level;  // trace, debug, info, warn, error
+  std::vector<std::string> job_labels;
+  std::vector<std::string> job_allow;
+};
+
 struct DaemonOptions {
   // The node's folder: control.sock, daemon.lock and peers.json live here.
   std::filesystem::path home;
@@ -83,6 +90,18 @@ struct DaemonOptions {
   JobsOptions jobs;
   // Fault injection for tests (SYNAPSE_FAULTS=corrupt-served-blocks): serve corrupt blocks.
   bool corrupt_served_blocks = false;
+  // The HTTP server: Prometheus metrics, the status page and its JSON (docs/metrics.md); none
+  // when unset. A port that cannot be bound is logged and the node runs without it.
+  std::optional<dht::Endpoint> http_listen;
+  // Log lines for journald ("<6>" priority prefixes, no timestamps: the journal adds its own)
+  // instead of a terminal's.
+  bool journal_log = false;
+  // SIGHUP: re-reads what may change while the node runs (ReloadableOptions). Runs on the
+  // loop thread; on an error the node keeps its settings and logs why. Unset: SIGHUP is
+  // logged and ignored.
+  std::function<core::Result<ReloadableOptions>()> reload;
+  // The program's version, for the status and the metrics.
+  std::string version;
 
   std::filesystem::path control_socket() const { return home / "control.sock"; }
   std::filesystem::path peers_file() const { return home / "peers.json"; }
@@ -96,7 +115,8 @@ struct ReadyInfo {
   crypto::NodeId node_id;
   dht::Endpoint listen;  // with the port the kernel chose
   std::filesystem::path control_socket;
-  size_t peers = 0;  // routing table size when ready
+  size_t peers = 0;                   // routing table size when ready
+  std::optional<dht::Endpoint> http;  // where metrics and the status page are served
 };
 
 // Runs the node. `on_ready` runs once, on the calling thread, when the transport is bound, the

@@ -16,6 +16,7 @@
 // outlive it.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -96,6 +97,10 @@ struct NodeOptions {
   size_t max_pages_per_node = 16;  // GetValues pages asked of one node in one get
 };
 
+// Upper bounds (ms) of the lookup latency histogram's buckets; a last bucket counts the rest.
+inline constexpr std::array<uint32_t, 10> kLookupLatencyBoundsMs = {5,   10,  25,   50,   100,
+                                                                    250, 500, 1000, 2500, 5000};
+
 struct NodeStats {
   uint64_t messages_received = 0;
   uint64_t messages_sent = 0;
@@ -117,6 +122,10 @@ struct NodeStats {
   uint64_t replication_pushes = 0;
   uint64_t lookups_started = 0;
   uint64_t lookups_completed = 0;
+  // Completed lookups by duration (start to convergence): bucket i counts those of at most
+  // kLookupLatencyBoundsMs[i] (and above the previous bound); the last one counts the rest.
+  std::array<uint64_t, kLookupLatencyBoundsMs.size() + 1> lookup_latency_buckets{};
+  double lookup_latency_seconds_sum = 0;
 };
 
 struct LookupResult {
@@ -321,6 +330,8 @@ class Node {
   void start_lookup(Operation& op, core::MonoTime now);
   void advance(uint64_t op_id, core::MonoTime now);
   void finish(Operation& op, core::MonoTime now);
+  // Marks the lookup converged and counts it, with its duration, in the stats.
+  void lookup_completed(Operation& op, core::MonoTime now);
   void lookup_done(Operation& op, core::MonoTime now);
   void merge_values(Operation& op, const Contact& from, const std::vector<WireValue>& values,
                     core::MonoTime now);

@@ -50,6 +50,15 @@ struct CommitNotice {
   std::optional<uint32_t> uid;
 };
 
+// Opens of files whose content is another node's: served from blocks already here (hits) or
+// fetched (misses), and the fetched content kept (SharedOptions::cache_bytes).
+struct CacheStats {
+  uint64_t hits = 0;
+  uint64_t misses = 0;
+  uint64_t files = 0;  // cached file contents
+  uint64_t bytes = 0;
+};
+
 class SharedFileSystem : public FileSystem {
  public:
   // Called after every commit of a file through flush (close) or release, and after every
@@ -64,6 +73,8 @@ class SharedFileSystem : public FileSystem {
   virtual core::Status publish_now() = 0;
   // Republishes every layer of this node (after a restart: the DHT keeps records in memory).
   virtual void republish_all() = 0;
+  // Thread-safe.
+  virtual CacheStats cache_stats() const = 0;
 };
 
 // `store`, `backend`, `env`, `clock` and `rng` must outlive the file system; `rng` is used under

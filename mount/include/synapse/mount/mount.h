@@ -14,7 +14,9 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 
 #include "synapse/core/result.h"
@@ -34,6 +36,10 @@ struct MountOptions {
   // Seconds the kernel may cache a name lookup / the attributes of an inode.
   double entry_timeout = 1.0;
   double attr_timeout = 0.5;
+  // Told of every request served: its operation ("lookup", "read", ...) and how long it took
+  // until answered. Runs on the libfuse thread that served it, so it must be thread-safe and
+  // quick (a metrics histogram); it must not throw. Unset: nobody is told.
+  std::function<void(const char* op, std::chrono::nanoseconds took)> on_operation;
 };
 
 // Checks that `dir` can take a new mount: absolute (kInvalidArgument), existing (kNotFound), a
