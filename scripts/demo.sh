@@ -1,175 +1,139 @@
 #!/usr/bin/env bash
-# The main job: sets up this machine, builds Synapse, and walks through what it does today:
-# a node identity, a swarm key, adding a file as content-addressed blocks (IPFS-compatible
-# CIDs), reading it back whole and by range, pins and garbage collection, and a membership
-# certificate from a swarm CA; then a three-node swarm on this machine whose nodes find each
-# other by LAN discovery, share DHT records and files, and mount the shared folder: a file
-# copied in on one node is read on another, and a job copied into the spool runs in a sandbox
-# and leaves its outputs in the shared tree. Everything lives in a temporary folder that is
-# removed on exit or Ctrl-C, and every node started here is stopped and unmounted.
+# The main job: sets up this machine, builds Synapse and tells its story on a swarm of three
+# nodes, each in its own network namespace with its own address, home and mount point:
+#   - a node identity, a swarm key, a file as content-addressed, verified blocks;
+#   - the nodes find each other by encrypted LAN beacons (no addresses configured);
+#   - a folder copied into the mount on node 1 is listed and checksummed on node 3;
+#   - a job spec copied in on node 2 processes that folder in a sandbox, and its outputs show
+#     on node 1;
+#   - metrics and the status page of a node;
+#   - node 1 stops, and its data is still there on the others.
+# Everything lives in a temporary folder; nodes, mounts and namespaces are removed on exit,
+# also on Ctrl-C or an error. Needs root (namespaces, FUSE): re-runs itself with sudo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if ((EUID != 0)); then exec sudo --preserve-env=PATH,SYNAPSE_BIN,SYNAPSE_DEMO_PREFIX "$0" "$@"; fi
 
-scripts/install-deps.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)" --target synapse
-synapse_bin=$PWD/build/cli/synapse
+if [[ -n ${SYNAPSE_BIN:-} ]]; then  # a program built already (the demo's own test)
+  SYNAPSE=$SYNAPSE_BIN
+else
+  scripts/install-deps.sh
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build build -j"$(nproc)" --target synapse
+  SYNAPSE=$PWD/build/cli/synapse
+fi
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/synapse-demo-XXXXXX")
-stop_nodes() {
-  for home in "$work"/node*; do
-    [[ -S "$home/control.sock" ]] && "$synapse_bin" --home "$home" down >/dev/null 2>&1 || true
-  done
-  for mount in "$work"/mnt-*; do
-    mountpoint -q "$mount" 2>/dev/null && { fusermount3 -u -z "$mount" 2>/dev/null || umount -l "$mount"; }
-  done
-  return 0
-}
-trap 'stop_nodes; rm -rf "$work"' EXIT
+SWARM_DIR=$(mktemp -d "${TMPDIR:-/tmp}/synapse-demo-XXXXXX")
+SWARM_TAG=d$$
+SWARM_PREFIX=${SYNAPSE_DEMO_PREFIX:-10.213.0}
+source scripts/lib/swarm.sh
+trap 'swarm_down 3; rm -rf "$SWARM_DIR"' EXIT
 trap 'exit 130' INT TERM
-export SYNAPSE_HOME=$work/node
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-run() { printf '$ %s\n' "$*" >&2; "$@"; }  # shows the command, then runs it
-synapse() { "$synapse_bin" "$@"; }
+run() { printf '\033[2m$ %s\033[0m\n' "$*" >&2; "$@"; }  # shows the command, then runs it
+synapse() { "$SYNAPSE" "$@"; }
+on() { # on NODE COMMAND...: a synapse command against node NODE
+  local i=$1
+  shift
+  printf '\033[2m[node %s] $ synapse %s\033[0m\n' "$i" "$*" >&2
+  swarm_cli "$i" "$@"
+}
+work=$SWARM_DIR/scratch
+mkdir -p "$work"
+export SYNAPSE_HOME=$work/solo
 
-say "A node identity (Ed25519; the node ID is the SHA-256 of its public key)"
+say "A node identity (Ed25519; the node ID is the SHA-256 of its public key) and a swarm key"
 run synapse init
-ls -l "$SYNAPSE_HOME"
-
-say "A swarm key, the secret every member of the swarm holds (IPFS swarm.key format)"
 run synapse swarm new -o "$SYNAPSE_HOME/swarm.key"
 run synapse swarm id
 
-say "Adding 64 MiB of data: it is chunked, hashed and stored as verified blocks"
-head -c $((64 << 20)) /dev/urandom >"$work/data.bin"
+say "Content addressing: a file becomes verified blocks under one CID (IPFS-compatible)"
+head -c $((16 << 20)) /dev/urandom >"$work/data.bin"
 cid=$(run synapse add "$work/data.bin")
 echo "$cid"
-
-say "Reading it back by CID: the bytes are identical"
 synapse cat "$cid" | sha256sum
 sha256sum <"$work/data.bin"
-
-say "A byte range reads only the blocks that hold it"
-run synapse cat "$cid" --offset 1000000 --length 16 | od -An -tx1
-dd if="$work/data.bin" bs=1 skip=1000000 count=16 status=none | od -An -tx1
-
-say "The same bytes give the same CID as IPFS (kubo's defaults)"
 printf 'hello world\n' | run synapse add - --preset kubo-default
+echo "(the CID \`ipfs add\` prints for the same bytes)"
 
-say "The store: blocks, pins, capacity"
-run synapse repo stat
-run synapse pin ls
-
-say "Unpinned blocks are garbage; pinned ones survive garbage collection"
-printf 'temporary\n' | run synapse add - --no-pin
-run synapse repo gc
-run synapse repo verify
-
-say "Membership certificates from a swarm CA (optional; the CA key stays off the nodes)"
-run synapse ca init --ca-dir "$work/ca" >/dev/null
-node_id=$(synapse id)
-run synapse ca sign "$node_id" --name demo-node --roles storage,compute --days 30 \
-  --ca-dir "$work/ca" -o "$work/demo-node.cert"
-run synapse cert install "$work/demo-node.cert"
-run synapse cert show
-
-say "A swarm of three nodes on this machine, each mounting the shared folder"
-for name in node-b node-c; do
-  synapse --home "$work/$name" init >/dev/null
-  cp "$SYNAPSE_HOME/swarm.key" "$work/$name/swarm.key"
+say "Three nodes, each in its own network namespace ($SWARM_PREFIX.1-3), home and mount point"
+swarm_network_up 3
+swarm_homes 3
+for i in 1 2 3; do
+  printf '\033[2m[node %s] $ synapse up --detach --listen %s:4747 --mount %s\033[0m\n' \
+    "$i" "$(swarm_address "$i")" "$(swarm_mount "$i")" >&2
+  swarm_start "$i"
 done
-chmod 711 "$work"  # jobs run as nobody and reach their folders and inputs below here
-for name in a b c; do mkdir -p "$work/mnt-$name"; done
-# Each node keeps its running jobs' folders in the demo's folder (default: /var/tmp as root).
-for home in "$SYNAPSE_HOME" "$work/node-b" "$work/node-c"; do
-  sed -i "s|^# work_dir = .*|work_dir = \"$home-jobs\"|" "$home/config.toml"
+swarm_wait_peers 1 2 3
+echo "No addresses were configured: they found each other by encrypted multicast beacons."
+on 3 peers
+
+say "Node 1: copy a folder into the shared folder"
+mkdir -p "$work/books"
+for title in alice moby-dick ulysses; do
+  for ((n = 0; n < 4000; n++)); do echo "$title line $n: the quick brown fox jumps over the lazy dog"; done >"$work/books/$title.txt"
 done
-run synapse up --detach --listen 127.0.0.1:0 --mount "$work/mnt-a"
-run synapse --home "$work/node-b" up --detach --listen 127.0.0.1:0 --mount "$work/mnt-b"
-run synapse --home "$work/node-c" up --detach --listen 127.0.0.1:0 --mount "$work/mnt-c"
+run cp -r "$work/books" "$(swarm_mount 1)/books"
+sleep 1.1  # close-to-open across nodes: an open one second after the close sees the new files
 
-say "They found each other by encrypted multicast beacons: no addresses were configured"
-run synapse --home "$work/node-c" peers
-run synapse --home "$work/node-b" status
+say "Node 3: the same folder, the same bytes"
+run ls -l "$(swarm_mount 3)/books"
+(cd "$(swarm_mount 3)/books" && run sha256sum ./*.txt)
+(cd "$work/books" && sha256sum ./*.txt | sed 's/$/   (the originals)/')
+diff -r "$work/books" "$(swarm_mount 3)/books" >/dev/null || { echo "node 3 sees other bytes" >&2; exit 1; }
 
-say "A DHT record written on one node is read on another"
-run synapse dht put greeting "hello from $(synapse id | cut -c1-8)"
-run synapse --home "$work/node-c" dht get greeting
-run synapse dht provide "$cid"
-run synapse --home "$work/node-b" dht providers "$cid"
-
-say "A file added on one node is read on another, fetched from every node that holds it"
-head -c 20000000 /dev/urandom > "$work/data.bin"
-shared=$(synapse add -q "$work/data.bin")
-echo "$shared"
-run synapse --home "$work/node-c" get "$shared" -o "$work/copy.bin"
-run cmp "$work/data.bin" "$work/copy.bin"
-echo "identical"
-
-say "Every pinned file is kept on 3 nodes (store.replication): the adder copied it to the others"
-for attempt in $(seq 1 100); do
-  holders=$(synapse pin ls --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["holders"] or 0)')
-  [[ "$holders" -ge 3 ]] && break
-  sleep 0.2
-done
-run synapse pin ls
-run synapse --home "$work/node-c" peers
-
-say "The shared folder: a file copied in on node A is read on node C, a second later"
-run mkdir "$work/mnt-a/datasets"
-run cp "$work/data.bin" "$work/mnt-a/datasets/data.bin"
-echo "hello from node A" > "$work/mnt-a/datasets/README"
-sleep 1.1  # close-to-open across nodes: an open 1 s after the close sees the new content
-run ls -l "$work/mnt-c/datasets"
-run cmp "$work/data.bin" "$work/mnt-c/datasets/data.bin"
-echo "identical"
-run cat "$work/mnt-c/datasets/README"
-
-say "Renames on one node are seen everywhere; the live peers and content IDs are files too"
-run mv "$work/mnt-b/datasets/README" "$work/mnt-b/datasets/README.txt"
-sleep 1.1
-run ls "$work/mnt-a/datasets"
-run ls "$work/mnt-a/.peers"
-run cat "$work/mnt-a/.peers/$(ls "$work/mnt-a/.peers" | head -1)"
-run cmp "$work/data.bin" "$work/mnt-c/.cid/$shared"
-echo "identical (by content ID)"
-
-say "A job: a spec copied into jobs/ on node B runs in a sandbox on one of the nodes"
-cat > "$work/checksum.toml" <<'SPEC'
-# Checksums of the shared datasets, computed wherever the swarm finds room.
-command = ["sh", "-c", "cd /in && sha256sum * > /out/sums && echo checked $(ls | wc -l) files"]
-inputs = { "/in" = "/synapse/datasets" }
-outputs = { "/out" = "/synapse/results/checksum" }
+say "Node 2: a job spec copied into jobs/ runs in a sandbox where the swarm finds room"
+cat >"$work/wordcount.toml" <<'SPEC'
+# Counts the words of every book; runs wherever the swarm finds room, reads the shared folder
+# read-only, writes its outputs atomically into the shared tree.
+command = ["sh", "-c", "cd /in && wc -w *.txt | sort -n > /out/counts && echo counted $(ls | wc -l) books"]
+inputs = { "/in" = "/synapse/books" }
+outputs = { "/out" = "/synapse/results/wordcount" }
 [resources]
 cpus = 1
 memory = "256M"
 timeout = "1m"
 SPEC
-run cat "$work/checksum.toml"
-run cp "$work/checksum.toml" "$work/mnt-b/jobs/"
-for attempt in $(seq 1 300); do
-  state=$(cat "$work/mnt-b/jobs/checksum/state" 2>/dev/null || true)
-  [[ "$state" == succeeded || "$state" == failed || "$state" == rejected ]] && break
+run cat "$work/wordcount.toml"
+run cp "$work/wordcount.toml" "$(swarm_mount 2)/jobs/"
+for ((attempt = 0; attempt < 600; attempt++)); do
+  state=$(cat "$(swarm_mount 2)/jobs/wordcount/state" 2>/dev/null || true)
+  [[ $state == succeeded || $state == failed || $state == rejected || $state == timed-out ]] && break
   sleep 0.1
 done
-run cat "$work/mnt-b/jobs/checksum/events.log"
+run cat "$(swarm_mount 2)/jobs/wordcount/events.log"
+[[ $state == succeeded ]] || { echo "the job ended ${state:-unfinished}" >&2; exit 1; }
+on 2 jobs
 sleep 1.1
-say "Its state, logs and outputs are files on every node"
-run ls "$work/mnt-a/jobs/checksum"
-run cat "$work/mnt-a/jobs/checksum/stdout"
-run cat "$work/mnt-a/results/checksum/sums"
-(cd "$work/mnt-a/datasets" && run sha256sum data.bin)
-run synapse jobs
 
-say "Or from the command line: submit, wait, read its logs from another node"
-printf 'command = "uname -n; id -un; ls /synapse 2>&1 || echo no shared folder in this sandbox"\n' > "$work/hello.toml"
-run synapse --home "$work/node-c" job submit --wait "$work/hello.toml"
-run synapse --home "$work/node-b" job logs hello
+say "Node 1: the job's state, logs and outputs are files here too"
+run ls "$(swarm_mount 1)/jobs/wordcount"
+run cat "$(swarm_mount 1)/jobs/wordcount/stdout"
+run cat "$(swarm_mount 1)/results/wordcount/counts"
 
-say "Stopping the nodes (each unmounts its folder)"
-for home in "$SYNAPSE_HOME" "$work/node-b" "$work/node-c"; do
-  run synapse --home "$home" down
-done
+say "What an admin sees: synapse status, and metrics / a status page on http://$(swarm_address 1):9477/"
+on 1 status
+run curl -s "http://$(swarm_address 1):9477/metrics" | grep -E '^synapse_(peers|store_bytes|jobs_ended_total|fuse_operation_duration_seconds_count\{op="read"\}) '
 
-say "Done."
+say "Every file is kept on 3 live nodes (store.replication): node 1 has copied its files out"
+replicated() {
+  swarm_cli 1 status --json | python3 -c '
+import json, sys
+r = json.load(sys.stdin)["replication"]
+print("%d of %d pinned files on %d nodes" % (r["files"] - r["under_target"] - r["unchecked"], r["files"], r["target"]))
+sys.exit(0 if r["files"] and not r["under_target"] and not r["unchecked"] else 1)'
+}
+deadline=$((SECONDS + 30))
+until replicated >/dev/null || ((SECONDS > deadline)); do sleep 0.2; done
+replicated || on 1 pin ls || true
+
+say "Node 1 stops; its files are still there: node 2, which never read them, fetches them from node 3"
+on 1 down
+run ls "$(swarm_mount 2)/books"
+(cd "$(swarm_mount 2)/books" && run sha256sum ./*.txt)
+diff -r "$work/books" "$(swarm_mount 2)/books" >/dev/null || { echo "node 2 lost the books" >&2; exit 1; }
+run cat "$(swarm_mount 2)/results/wordcount/counts"
+on 2 peers
+
+say "Done: the nodes stop, the mounts and namespaces go. For a swarm that stays up: scripts/cluster.sh up 3"

@@ -58,6 +58,7 @@ int run(int argc, char** argv) {
   add_ca_commands(app, context, action);
   add_daemon_commands(app, context, action);
   add_job_commands(app, context, action);
+  add_generate_commands(app, context, action);
 
   try {
     app.parse(argc, argv);

@@ -63,6 +63,7 @@ void add_data_commands(CLI::App& app, Context& context, Action& action);
 void add_ca_commands(CLI::App& app, Context& context, Action& action);
 void add_daemon_commands(CLI::App& app, Context& context, Action& action);
 void add_job_commands(CLI::App& app, Context& context, Action& action);
+void add_generate_commands(CLI::App& app, Context& context, Action& action);
 
 // The peer admission policy from the [swarm] config: the CA key, require_certificate and the
 // revocation list file (loaded and checked against the CA). docs/certificates.md.

@@ -14,11 +14,17 @@ namespace {
 
 struct InitOptions {
   bool force = false;
+  bool if_missing = false;
 };
 
 core::Status run_init(Context& context, const InitOptions& options) {
   SYNAPSE_RETURN_IF_ERROR(context.env.create_dirs(context.home, 0700));
   SYNAPSE_ASSIGN_OR_RETURN(bool exists, context.env.exists(context.identity_path()));
+  if (exists && options.if_missing) {
+    SYNAPSE_ASSIGN_OR_RETURN(auto identity,
+                             crypto::NodeIdentity::load(context.env, context.identity_path()));
+    return print_line(identity.node_id().to_hex());
+  }
   if (exists && !options.force) {
     return make_error(ErrorCode::kAlreadyExists, "an identity already exists at " +
                                                      context.identity_path().string() +
@@ -74,6 +80,8 @@ void add_node_commands(CLI::App& app, Context& context, Action& action) {
       "Create this node's identity (an Ed25519 key) and a default config in the home "
       "folder, and print the node ID");
   init->add_flag("--force", init_options->force, "Replace an existing identity (a new node ID)");
+  init->add_flag("--if-missing", init_options->if_missing,
+                 "Keep an existing identity (and print its ID): for a service's first start");
   init->callback([&, init_options] {
     action = [&, init_options] { return run_init(context, *init_options); };
   });

@@ -151,6 +151,30 @@ TEST_F(Operations, MetricsCoverEveryFamilyAndCountWhatTheSwarmDid) {
   EXPECT_EQ(ran, 1);
   for (const Scrape& s : scrapes) EXPECT_EQ(s.sum("synapse_sandbox_failures_total"), 0);
 
+  // Every metric the Grafana dashboard queries is one the nodes export.
+  const json dashboard = json::parse(read_text(GRAFANA_DASHBOARD), nullptr, false);
+  ASSERT_TRUE(dashboard.is_object());
+  const std::regex metric_name("synapse_[a-z_]+");
+  size_t queried = 0;
+  for (const json& panel : dashboard["panels"]) {
+    for (const json& target : panel["targets"]) {
+      const std::string expr = target["expr"].get<std::string>();
+      for (std::sregex_iterator it(expr.begin(), expr.end(), metric_name), end; it != end; ++it) {
+        std::string name = it->str();
+        for (const char* suffix : {"_bucket", "_count", "_sum"}) {
+          const std::string s(suffix);
+          if (name.size() > s.size() && name.ends_with(s) &&
+              scrapes[0].types.count(name.substr(0, name.size() - s.size()))) {
+            name.resize(name.size() - s.size());
+          }
+        }
+        EXPECT_TRUE(scrapes[0].types.count(name)) << panel["title"] << " queries " << name;
+        ++queried;
+      }
+    }
+  }
+  EXPECT_GT(queried, 15u);
+
   // The JSON the status page reads.
   const auto status = http_get(0, "/api/status");
   ASSERT_EQ(status.exit_code, 0);
