@@ -137,6 +137,44 @@ TEST(SynapseUp, SecondNodeOnTheSameHomeIsRefused) {
   EXPECT_NE(second.err.find("already running"), std::string::npos) << second.err;
 }
 
+TEST(SynapseStatus, WarnsOfNoPeersANearlyFullStoreAndAnExpiringCertificate) {
+  Swarm swarm;
+  swarm.add_home();
+  swarm.configure(0, "[store]\ncapacity = \"1M\"\n");
+  const std::string ca = (swarm.dir().path() / "ca").string();
+  const std::string cert = (swarm.dir().path() / "lab.cert").string();
+  ASSERT_EQ(synapse::testing::run_command({kSynapse, "ca", "init", "--ca-dir", ca}).exit_code, 0);
+  std::string id = swarm.cli(0, {"id"}).out;
+  id.erase(id.find_last_not_of("\n") + 1);
+  ASSERT_EQ(synapse::testing::run_command({kSynapse, "ca", "sign", id, "--name", "lab", "--days",
+                                           "3", "--ca-dir", ca, "-o", cert})
+                .exit_code,
+            0);
+  ASSERT_EQ(swarm.cli(0, {"cert", "install", cert}).exit_code, 0);
+  const auto data = swarm.dir().path() / "data.bin";
+  std::string bytes(950'000, '\0');
+  std::mt19937 random(7);  // not repetitive: identical chunks would be stored once
+  for (char& byte : bytes) byte = static_cast<char>(random());
+  std::ofstream(data, std::ios::binary) << bytes;
+  ASSERT_EQ(swarm.cli(0, {"add", data.string()}).exit_code, 0);
+  ASSERT_TRUE(swarm.start_loopback(0).is_object()) << swarm.log(0);
+  // "No peers" only once a lone node has had time to find some (10 s).
+  json warnings;
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto status = swarm.call(0, "status");
+        if (!status) return false;
+        warnings = (*status)["warnings"];
+        return warnings.size() == 3;
+      },
+      20s))
+      << warnings.dump();
+  const auto text = swarm.cli(0, {"status"});
+  EXPECT_NE(text.out.find("warnings\n  ! no peers"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("store nearly full: 90 %"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("certificate expires in 2 days"), std::string::npos) << text.out;
+}
+
 TEST(SynapseUp, DetachedNodeServesUntilDown) {
   Swarm swarm;
   swarm.add_home();
