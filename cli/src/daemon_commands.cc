@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sstream>
 #include <thread>
 
 #include "context.h"
@@ -145,14 +146,26 @@ core::Result<daemon::DaemonOptions> daemon_options(Context& context, const UpOpt
     return daemon::ReloadableOptions{level.empty() ? reloaded.log.level : level,
                                      reloaded.jobs.labels, reloaded.jobs.allow};
   };
-  // Fault injection for tests (docs/testing.md); unknown faults are refused, not ignored.
+  // Fault injection for tests (docs/testing.md): a comma-separated list; unknown faults are
+  // refused, not ignored.
   if (const char* faults = std::getenv("SYNAPSE_FAULTS"); faults != nullptr && *faults != 0) {
-    if (std::string_view(faults) != "corrupt-served-blocks") {
-      return make_error(ErrorCode::kInvalidArgument,
-                        std::string("SYNAPSE_FAULTS: unknown fault \"") + faults +
-                            "\" (known: corrupt-served-blocks)");
+    std::istringstream list(faults);
+    for (std::string fault; std::getline(list, fault, ',');) {
+      constexpr std::string_view kOffset = "advert-clock-offset=";
+      if (fault == "corrupt-served-blocks") {
+        options.corrupt_served_blocks = true;
+      } else if (fault.starts_with(kOffset)) {
+        std::string_view text = std::string_view(fault).substr(kOffset.size());
+        const bool behind = text.starts_with('-');
+        auto offset = core::parse_duration(behind ? text.substr(1) : text);
+        if (!offset) return tl::unexpected(offset.error().with_context("SYNAPSE_FAULTS"));
+        options.jobs.advert_clock_offset = behind ? -*offset : *offset;
+      } else {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "SYNAPSE_FAULTS: unknown fault \"" + fault +
+                              "\" (known: corrupt-served-blocks, advert-clock-offset=DURATION)");
+      }
     }
-    options.corrupt_served_blocks = true;
   }
   return options;
 }

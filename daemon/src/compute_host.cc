@@ -867,7 +867,7 @@ class Host final : public ComputeHost, public compute::CoordinatorIo, public com
     advert.mounted = worker.mounted;
     advert.allow = worker.allow;
     advert.queue_depth = worker.queue_depth;
-    advert.wall_ms = wall_now_ms();
+    advert.wall_ms = wall_now_ms() + options_.advert_clock_offset.count();
     return advert;
   }
 

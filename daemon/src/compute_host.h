@@ -52,6 +52,8 @@ struct ComputeHostOptions {
   std::function<std::optional<crypto::Certificate>(const crypto::NodeId&,
                                                    const std::optional<core::Bytes>&)>
       verify_certificate;
+  // Added to the wall clock this node's adverts carry (fault injection: a clock that is off).
+  std::chrono::milliseconds advert_clock_offset{0};
   core::Duration advert_interval = std::chrono::seconds(3);
   // A node whose advert is this old is gone (its jobs are taken over).
   core::Duration node_lease = std::chrono::seconds(15);

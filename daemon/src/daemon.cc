@@ -144,6 +144,10 @@ class Daemon final : public DaemonState {
                                                                    clock_, exchange_options));
     ++open_handles_;
     if (options_.corrupt_served_blocks) spdlog::warn("fault injection: serving corrupt blocks");
+    if (options_.jobs.advert_clock_offset.count() != 0) {
+      spdlog::warn("fault injection: adverts carry a clock {} ms off",
+                   options_.jobs.advert_clock_offset.count());
+    }
     data_ =
         std::make_unique<DataService>(DataOptions{options_.replication, options_.repair_interval},
                                       *store_, *exchange_, *runtime_, rng_);
@@ -181,6 +185,7 @@ class Daemon final : public DaemonState {
     jobs.queue_depth = options_.jobs.queue_depth;
     jobs.name = options_.jobs.name;
     jobs.verify_certificate = options_.jobs.verify_certificate;
+    jobs.advert_clock_offset = options_.jobs.advert_clock_offset;
     if (options_.certificate) {
       if (auto certificate = crypto::Certificate::decode(*options_.certificate)) {
         jobs.certificate = *certificate;

@@ -175,6 +175,30 @@ TEST(SynapseStatus, WarnsOfNoPeersANearlyFullStoreAndAnExpiringCertificate) {
   EXPECT_NE(text.out.find("certificate expires in 2 days"), std::string::npos) << text.out;
 }
 
+TEST(SynapseStatus, WarnsOfAPeerWhoseClockIsOff) {
+  Swarm swarm;
+  swarm.add_home();
+  swarm.add_home();
+  const std::string seed = swarm.start_loopback(0)["listen"].get<std::string>();
+  ASSERT_TRUE(
+      swarm.start_loopback(1, {"--bootstrap", seed}, {"SYNAPSE_FAULTS=advert-clock-offset=90s"})
+          .is_object())
+      << swarm.log(1);
+  const std::string late = swarm.node(1).ready["node_id"].get<std::string>().substr(0, 8);
+  std::string text;
+  ASSERT_TRUE(eventually(
+      [&] {
+        text = swarm.cli(0, {"status"}).out;
+        return text.find("clock skew: node " + late + "'s clock is") != std::string::npos;
+      },
+      20s))
+      << text;
+  EXPECT_NE(text.find("s ahead of ours"), std::string::npos) << text;
+  // Only the adverts of node 1 are off, not its clock: node 0's adverts look right to it.
+  const std::string other = swarm.cli(1, {"status"}).out;
+  EXPECT_EQ(other.find("clock skew"), std::string::npos) << other;
+}
+
 TEST(SynapseUp, DetachedNodeServesUntilDown) {
   Swarm swarm;
   swarm.add_home();

@@ -44,6 +44,9 @@ struct JobsOptions {
   std::function<std::optional<crypto::Certificate>(const crypto::NodeId&,
                                                    const std::optional<core::Bytes>&)>
       verify_certificate;
+  // Fault injection for tests (SYNAPSE_FAULTS=advert-clock-offset=90s): adverts carry this
+  // node's wall clock shifted by this much, as if its clock were off.
+  std::chrono::milliseconds advert_clock_offset{0};
 };
 
 // What a config reload (SIGHUP) changes in a running node; everything else needs a restart.
