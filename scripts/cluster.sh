@@ -12,11 +12,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ((EUID != 0)); then
-  exec sudo --preserve-env=PATH,SYNAPSE_CLUSTER_DIR,SYNAPSE_CLUSTER_PREFIX,SYNAPSE_BIN "$0" "$@"
+  exec sudo --preserve-env=PATH,SYNAPSE_CLUSTER_DIR,SYNAPSE_CLUSTER_PREFIX,SYNAPSE_CLUSTER_TAG,SYNAPSE_BIN \
+    "$0" "$@"
 fi
 
 SWARM_DIR=${SYNAPSE_CLUSTER_DIR:-/var/tmp/synapse-cluster}
-SWARM_TAG=cl
+SWARM_TAG=${SYNAPSE_CLUSTER_TAG:-cl}  # names its namespaces synapse-cl-*
 SWARM_PREFIX=${SYNAPSE_CLUSTER_PREFIX:-10.214.0}
 SYNAPSE=${SYNAPSE_BIN:-$PWD/build/cli/synapse}  # SYNAPSE_BIN: a program built already
 source scripts/lib/swarm.sh

@@ -14,7 +14,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 out=$(mktemp -d "${TMPDIR:-/tmp}/synapse-scripts-test-XXXXXX")
 trap 'rm -rf "$out"' EXIT
 leftovers() {  # namespaces, mounts and nodes of the scripts still there
-  { ip netns list | grep -E "^synapse-(d[0-9]+|cl)-" || true
+  { ip netns list | grep -E "^synapse-(d[0-9]+|ct[0-9]+)-" || true
     grep -E " fuse.synapse " /proc/mounts | grep -E "synapse-demo-|synapse-cluster-test" || true; }
 }
 
@@ -26,6 +26,7 @@ grep -q "Done:" $out/demo.out || fail "the demo did not reach its end"
 echo "== scripts/cluster.sh"
 export SYNAPSE_CLUSTER_DIR=$(mktemp -d "${TMPDIR:-/tmp}/synapse-cluster-test-XXXXXX")
 export SYNAPSE_CLUSTER_PREFIX=10.216.0
+export SYNAPSE_CLUSTER_TAG=ct$$  # not the namespaces of a cluster someone runs here
 trap 'scripts/cluster.sh down >/dev/null 2>&1 || true; rm -rf "$SYNAPSE_CLUSTER_DIR" "$out"' EXIT
 rmdir "$SYNAPSE_CLUSTER_DIR"
 timeout 120 scripts/cluster.sh up 2 >$out/up.out 2>&1 || { cat $out/up.out; fail "cluster.sh up"; }
