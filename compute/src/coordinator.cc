@@ -82,6 +82,17 @@ struct Coordinator::Impl {
     job.dirty = true;
   }
 
+  // Why task `t` waits: kept for `jobs()` and, while the task is queued, in its record (the
+  // reason of status.json and `synapse jobs`), written when it changes.
+  void set_waiting_reason(Job& job, uint32_t t, std::string reason) {
+    job.runs[t].waiting_reason = reason;
+    TaskRecord& task = job.record.tasks[t];
+    if (task.state == TaskState::kQueued && task.reason != reason) {
+      task.reason = std::move(reason);
+      job.dirty = true;
+    }
+  }
+
   TaskKey key_of(const Job& job, uint32_t task) const {
     return TaskKey{job.record.name, job.record.instance, task};
   }
@@ -144,8 +155,10 @@ struct Coordinator::Impl {
   void schedule() {
     if (nodes.empty()) {
       for (auto& [name, job] : jobs) {
-        for (Run& run : job.runs) {
-          if (run.phase == Phase::kWaiting) run.waiting_reason = "no node advertises resources yet";
+        for (uint32_t t = 0; t < job.runs.size(); ++t) {
+          if (job.runs[t].phase == Phase::kWaiting) {
+            set_waiting_reason(job, t, "no node advertises resources yet");
+          }
         }
       }
       return;
@@ -246,7 +259,7 @@ struct Coordinator::Impl {
       }
     }
     if (!any_fit) {
-      run.waiting_reason = "no node can run it (" + unfit + ")";
+      set_waiting_reason(job, task, "no node can run it (" + unfit + ")");
       if (run.unfit_since == core::MonoTime{}) run.unfit_since = now;
       if (now - run.unfit_since >= kUnfitGrace) {
         reject(job, "no node in the swarm can run it: " + unfit);
@@ -261,7 +274,7 @@ struct Coordinator::Impl {
       run.declined.clear();
       run.not_before = now + options.retry_backoff;
     }
-    if (run.waiting_reason.empty()) run.waiting_reason = "waiting for room on a node";
+    if (run.waiting_reason.empty()) set_waiting_reason(job, task, "waiting for room on a node");
   }
 
   void reject(Job& job, const std::string& reason) {
@@ -300,8 +313,9 @@ struct Coordinator::Impl {
     if (!reply || !reply->accepted) {
       run.declined.insert(node);
       run.phase = Phase::kWaiting;
-      run.waiting_reason =
-          node.short_id() + " declined: " + (reply ? reply->reason : result.error().message());
+      set_waiting_reason(
+          *job, key.task,
+          node.short_id() + " declined: " + (reply ? reply->reason : result.error().message()));
       const auto entry = std::make_pair(key.job, key.task);
       queues[job->record.user].push_front(entry);
       return after_event();

@@ -222,6 +222,24 @@ TEST(JobSimulation, ACommandThatFailsEndsFailedWithItsExitCodeAndIsNotRetried) {
   sim.check_invariants();
 }
 
+TEST(JobSimulation, AQueuedJobSaysWhyItWaitsUntilNoNodeCanRunItIsFinal) {
+  Simulation sim(seed_or(8), {});
+  std::string spec = sim_spec(100);
+  const std::string small = "memory = \"64M\"";
+  spec.replace(spec.find(small), small.size(), "memory = \"64G\"");
+  sim.submit(1, "huge", spec);
+  ASSERT_TRUE(sim.run_until(
+      [&] { return sim.store().jobs.count("huge") && !record(sim, "huge").tasks.empty(); }, 10s));
+  sim.run_for(5s);
+  const TaskRecord& waiting = record(sim, "huge").tasks[0];
+  EXPECT_EQ(waiting.state, TaskState::kQueued);
+  EXPECT_EQ(waiting.reason.rfind("no node can run it (", 0), 0u) << waiting.reason;
+  EXPECT_NE(waiting.reason.find("needs 64.0 GiB"), std::string::npos) << waiting.reason;
+  ASSERT_TRUE(sim.run_until([&] { return terminal(sim, "huge"); }, 60s));
+  EXPECT_EQ(record(sim, "huge").tasks[0].state, TaskState::kRejected);
+  sim.check_invariants();
+}
+
 TEST(JobSimulation, TheTasksOfTwoSubmittersAreServedInTurn) {
   Simulation::Options options;
   options.nodes = 2;
