@@ -440,7 +440,20 @@ struct Coordinator::Impl {
     event(job, t, "running on " + task.attempts.back().node.short_id());
   }
 
-  void on_finished(const crypto::NodeId& from, const Finished& finished) {
+  void on_finished(const crypto::NodeId& from, Finished finished) {
+    // Only the attempt's own staging folder is removed or committed: any other path a report
+    // names (a forged or broken one) is never touched, so that it cannot make this node delete
+    // or move something else in the shared tree, and the attempt counts as failed.
+    if (!finished.staged.empty() &&
+        finished.staged != layout::staging_folder(finished.attempt.key.job,
+                                                  finished.attempt.key.task,
+                                                  finished.attempt.attempt)) {
+      finished.staged.clear();
+      if (finished.outcome == TaskState::kSucceeded) {
+        finished.outcome = TaskState::kFailed;
+        finished.reason = "the worker reported outputs outside the attempt's staging folder";
+      }
+    }
     Job* job = find(finished.attempt.key);
     // A repeated report of an attempt whose outputs are being committed right now.
     if (job && job->runs[finished.attempt.key.task].phase == Phase::kCommitting) return;

@@ -285,6 +285,8 @@ void SimNode::locate_inputs(
   later(1ms, [done = std::move(done)] { done({}, 0); });
 }
 
+void SimNode::discard_staged(const std::string& path) { sim_.store().discarded.push_back(path); }
+
 void SimNode::commit_outputs(const JobRecord& job, const JobSpec&, uint32_t task,
                              const std::string&, std::function<void(core::Status)> done) {
   later(5ms, [this, name = job.name, task, done = std::move(done)] {

@@ -53,6 +53,7 @@ struct Store {
   };
   std::map<std::string, Entry> jobs;
   std::map<std::pair<std::string, uint32_t>, int> commits;  // (job, task) -> commits
+  std::vector<std::string> discarded;                       // staged folders removed
 };
 
 class SimNode;
@@ -175,7 +176,7 @@ class SimNode final : public CoordinatorIo, public WorkerIo, public SandboxRunne
       std::function<void(std::map<crypto::NodeId, uint64_t>, uint64_t)> done) override;
   void commit_outputs(const JobRecord& job, const JobSpec&, uint32_t task,
                       const std::string& staged, std::function<void(core::Status)> done) override;
-  void discard_staged(const std::string&) override {}
+  void discard_staged(const std::string& path) override;
   void prepare(const AttemptRef&, const JobSpec& spec, bool,
                std::function<void(core::Result<SandboxSpec>)> done) override;
   void ship_logs(const AttemptRef&, bool) override {}

@@ -240,6 +240,34 @@ TEST(JobSimulation, AQueuedJobSaysWhyItWaitsUntilNoNodeCanRunItIsFinal) {
   sim.check_invariants();
 }
 
+TEST(JobSimulation, AReportNamingOutputsOutsideItsStagingFolderFailsTheAttemptAndTouchesNothing) {
+  Simulation sim(seed_or(9), {});
+  sim.submit(0, "victim", sim_spec(20'000));
+  ASSERT_TRUE(sim.run_until([&] { return state_of(sim, "victim") == TaskState::kRunning; }, 10s));
+  const JobRecord& running = record(sim, "victim");
+  const size_t worker = *worker_of(sim, "victim");
+  Finished forged;
+  forged.attempt =
+      AttemptRef{TaskKey{"victim", running.instance, 0}, running.tasks[0].attempts.back().number};
+  forged.outcome = TaskState::kSucceeded;
+  forged.exit_code = 0;
+  forged.staged = "datasets";  // someone else's folder, not jobs/victim/.staging/0.<attempt>
+  bool acked = false;
+  sim.node(0).coordinator().on_message(
+      sim.node(worker).id(), forged, [&](Message) { acked = true; }, sim.now());
+  ASSERT_TRUE(sim.run_until([&] { return terminal(sim, "victim"); }, 10s));
+  EXPECT_TRUE(acked);
+  const TaskRecord& task = record(sim, "victim").tasks[0];
+  EXPECT_EQ(task.state, TaskState::kFailed);
+  EXPECT_NE(task.reason.find("outside the attempt's staging folder"), std::string::npos)
+      << task.reason;
+  EXPECT_FALSE(task.committed);
+  EXPECT_EQ(sim.store().commits.count({"victim", 0}), 0u);
+  const auto& discarded = sim.store().discarded;
+  EXPECT_EQ(std::count(discarded.begin(), discarded.end(), "datasets"), 0);
+  sim.check_invariants();
+}
+
 TEST(JobSimulation, TheTasksOfTwoSubmittersAreServedInTurn) {
   Simulation::Options options;
   options.nodes = 2;
