@@ -94,9 +94,10 @@ int64_t steady_ms() {
       .count();
 }
 
-// How long the status page's jobs list keeps being refreshed after it was last asked for (the
-// list reads every job folder, so it is not read for nobody).
+// How long the status page's jobs list keeps being refreshed after it was last asked for, and
+// how often: the list reads every job folder, so it is not read for nobody, nor every second.
 constexpr int64_t kJobsWantedMs = 30'000;
+constexpr int64_t kJobsRefreshMs = 5'000;
 
 class Daemon final : public DaemonState {
  public:
@@ -456,8 +457,13 @@ class Daemon final : public DaemonState {
       status_text_ = std::move(status_text);
       peers_text_ = std::move(peers_text);
     }
-    if (jobs_refreshing_ || steady_ms() > jobs_wanted_until_ms_ || !compute_host_) return;
+    const int64_t now_ms = steady_ms();
+    if (jobs_refreshing_ || now_ms > jobs_wanted_until_ms_ || !compute_host_ ||
+        now_ms - jobs_refreshed_ms_ < kJobsRefreshMs) {
+      return;
+    }
     jobs_refreshing_ = true;
+    jobs_refreshed_ms_ = now_ms;
     ComputeHost::Reply reply = [this](core::Result<json> jobs) {
       jobs_refreshing_ = false;
       if (!jobs) return;
@@ -664,6 +670,7 @@ class Daemon final : public DaemonState {
   std::string jobs_text_ = R"({"jobs":[]})";
   std::atomic<int64_t> jobs_wanted_until_ms_{0};
   bool jobs_refreshing_ = false;
+  int64_t jobs_refreshed_ms_ = 0;  // steady_ms() of the last jobs refresh
 };
 
 }  // namespace
