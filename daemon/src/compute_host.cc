@@ -415,6 +415,7 @@ class Host final : public ComputeHost, public compute::CoordinatorIo, public com
     }
     return out;
   }
+
   struct Pending {
     compute::JobRecord record;
     std::vector<std::string> events;
