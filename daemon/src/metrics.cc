@@ -4,6 +4,7 @@
 
 #include <prometheus/text_serializer.h>
 
+#include <deque>
 #include <initializer_list>
 #include <sstream>
 
@@ -21,15 +22,23 @@ const prometheus::Histogram::BucketBoundaries kFuseBuckets = {
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
     0.05,    0.1,    0.25,    0.5,    1,     2.5,    5,     10};
 
-// The number at `path` in `status`; 0 where it is missing (a part of the node not running).
-double number(const json& status, std::initializer_list<const char*> path) {
+// The value at `path` in `status`; null where it is missing (a part of the node not running,
+// or no status yet).
+const json* at_path(const json& status, std::initializer_list<const char*> path) {
   const json* at = &status;
   for (const char* key : path) {
-    if (!at->is_object()) return 0;
+    if (!at->is_object()) return nullptr;
     auto it = at->find(key);
-    if (it == at->end()) return 0;
+    if (it == at->end()) return nullptr;
     at = &*it;
   }
+  return at;
+}
+
+// The number at `path` in `status`; 0 where it is missing.
+double number(const json& status, std::initializer_list<const char*> path) {
+  const json* at = at_path(status, path);
+  if (at == nullptr) return 0;
   return at->is_number() ? at->get<double>() : at->is_boolean() ? (at->get<bool>() ? 1 : 0) : 0;
 }
 
@@ -38,6 +47,7 @@ class Families {
  public:
   explicit Families(const json& status) : status_(status) {}
 
+  // The new family; the reference stays valid while more are added.
   MetricFamily& family(std::string name, std::string help, MetricType type) {
     out_.push_back(MetricFamily{std::move(name), std::move(help), type, {}});
     return out_.back();
@@ -64,27 +74,26 @@ class Families {
 
   // One series per key of the object at `path` (label `label` = the key).
   void by_key(MetricFamily& family, const char* label, std::initializer_list<const char*> path) {
-    const json* at = &status_;
-    for (const char* key : path) {
-      if (!at->is_object() || !at->contains(key)) return;
-      at = &(*at)[key];
-    }
-    if (!at->is_object()) return;
+    const json* at = at_path(status_, path);
+    if (at == nullptr || !at->is_object()) return;
     for (const auto& [key, value] : at->items()) {
       if (value.is_number()) add(family, value.get<double>(), {{label, key}});
     }
   }
 
-  std::vector<MetricFamily> take() { return std::move(out_); }
+  std::vector<MetricFamily> take() {
+    return {std::make_move_iterator(out_.begin()), std::make_move_iterator(out_.end())};
+  }
   const json& status() const { return status_; }
 
  private:
   const json& status_;
-  std::vector<MetricFamily> out_;
+  std::deque<MetricFamily> out_;  // a deque: family() hands out references into it
 };
 
 void dht_lookup_histogram(Families& families) {
-  const json& latency = families.status()["dht"].value("lookup_latency", json::object());
+  const json* found = at_path(families.status(), {"dht", "lookup_latency"});
+  const json latency = found != nullptr && found->is_object() ? *found : json::object();
   MetricFamily& family =
       families.family("synapse_dht_lookup_duration_seconds",
                       "DHT lookups from start to convergence", MetricType::Histogram);

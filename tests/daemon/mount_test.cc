@@ -27,49 +27,16 @@ synapse::testing::CommandResult sh(const std::string& command,
   return synapse::testing::run_command({"/bin/bash", "-c", command}, "", timeout);
 }
 
-class SharedFolder : public ::testing::Test {
+class SharedFolder : public MountedSwarm {
  protected:
-  void SetUp() override {
-    if (!can_use_namespaces()) GTEST_SKIP() << "needs root and ip netns";
-    if (::access("/dev/fuse", R_OK | W_OK) != 0) GTEST_SKIP() << "needs /dev/fuse";
-  }
-
   // Starts node i (a new home the first time) with its mount at <dir>/mnt<i>.
   void start(size_t i) {
     while (swarm_.size() <= i) {
       const size_t home = swarm_.add_home();
       swarm_.configure(home, "[store]\nsync = false\nrepair_interval = \"2s\"\n");
     }
-    const fsys::path dir = mount_dir(i);
-    fsys::create_directories(dir);
-    if (std::find(mounts_.dirs.begin(), mounts_.dirs.end(), dir) == mounts_.dirs.end()) {
-      mounts_.dirs.push_back(dir);
-    }
-    ASSERT_TRUE(swarm_
-                    .start(i, {"--listen", "0.0.0.0:4747", "--mount", dir.string()},
-                           namespaces_->enter_net(i))
-                    .is_object())
-        << swarm_.log(i);
+    MountedSwarm::start(i);
   }
-
-  void wait_for_peers(const std::vector<size_t>& nodes) {
-    for (size_t i : nodes) {
-      ASSERT_TRUE(eventually([&] { return swarm_.peers(i) == nodes.size() - 1; }, 30s))
-          << "node " << i << " has " << swarm_.peers(i) << " peers\n"
-          << swarm_.log(i);
-    }
-  }
-
-  fsys::path mount_dir(size_t i) { return swarm_.dir().path() / ("mnt" + std::to_string(i)); }
-
-  void make_namespaces(size_t count, const std::string& prefix) {
-    namespaces_ = std::make_unique<BridgedNamespaces>(count, prefix);
-    ASSERT_TRUE(namespaces_->ok());
-  }
-
-  std::unique_ptr<BridgedNamespaces> namespaces_;  // before the Swarm: nodes die first
-  Swarm swarm_;
-  Mounts mounts_;  // after the Swarm: detached while the nodes still run
 };
 
 TEST_F(SharedFolder, WritesRenamesAndRemovalsOnOneNodeAreSeenOnEveryOther) {

@@ -61,8 +61,7 @@ class MountedSwarm : public ::testing::Test {
   // `count` nodes in namespaces with mounts, every one seeing the others; `config` is merged
   // into every node's config.
   void start_swarm(size_t count, const std::string& prefix, const std::string& config = "") {
-    namespaces_ = std::make_unique<BridgedNamespaces>(count, prefix);
-    ASSERT_TRUE(namespaces_->ok());
+    ASSERT_NO_FATAL_FAILURE(make_namespaces(count, prefix));
     for (size_t i = 0; i < count; ++i) {
       const size_t home = swarm_.add_home();
       swarm_.configure(home, "[store]\nsync = false\nrepair_interval = \"2s\"\n" + config);
@@ -70,11 +69,7 @@ class MountedSwarm : public ::testing::Test {
     }
     std::vector<size_t> all;
     for (size_t i = 0; i < count; ++i) all.push_back(i);
-    for (size_t i : all) {
-      ASSERT_TRUE(eventually([&] { return swarm_.peers(i) == count - 1; }, 30s))
-          << "node " << i << " has " << swarm_.peers(i) << " peers\n"
-          << swarm_.log(i);
-    }
+    ASSERT_NO_FATAL_FAILURE(wait_for_peers(all));
     // Every node has heard every other's advert.
     for (size_t i : all) {
       ASSERT_TRUE(eventually(
@@ -87,6 +82,21 @@ class MountedSwarm : public ::testing::Test {
     }
   }
 
+  void make_namespaces(size_t count, const std::string& prefix) {
+    namespaces_ = std::make_unique<BridgedNamespaces>(count, prefix);
+    ASSERT_TRUE(namespaces_->ok());
+  }
+
+  // Waits until each of `nodes` has all the others as peers.
+  void wait_for_peers(const std::vector<size_t>& nodes) {
+    for (size_t i : nodes) {
+      ASSERT_TRUE(eventually([&] { return swarm_.peers(i) == nodes.size() - 1; }, 30s))
+          << "node " << i << " has " << swarm_.peers(i) << " peers\n"
+          << swarm_.log(i);
+    }
+  }
+
+  // Starts node i (its home made already) in namespace i with its mount at <dir>/mnt<i>.
   void start(size_t i) {
     const fsys::path dir = mount_dir(i);
     fsys::create_directories(dir);

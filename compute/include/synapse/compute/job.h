@@ -30,7 +30,7 @@ enum class TaskState : uint8_t {
   kTimedOut,
   kRejected,
 };
-inline constexpr size_t kTaskStates = 8;
+inline constexpr size_t kTaskStates = static_cast<size_t>(TaskState::kRejected) + 1;
 // "queued", "assigned", "running", "succeeded", "failed", "cancelled", "timed-out", "rejected".
 std::string_view state_name(TaskState state);
 std::optional<TaskState> parse_state(std::string_view name);
