@@ -339,8 +339,6 @@ class Host final : public ComputeHost, public compute::CoordinatorIo, public com
   }
 
   void set_policy(std::vector<std::string> labels, std::vector<std::string> allow) override {
-    options_.labels = labels;
-    options_.allow = allow;
     worker_->set_policy(std::move(labels), std::move(allow));
     advertise();  // at once rather than at the next round
   }
@@ -859,7 +857,7 @@ class Host final : public ComputeHost, public compute::CoordinatorIo, public com
     }
     advert.gpus = host_.gpus;
     advert.runtimes = runner_->runtimes();
-    advert.labels = options_.labels;
+    advert.labels = worker.labels;
     advert.load = worker_->load();
     compute::HostProbeOptions probe;
     probe.nvidia_smi.clear();

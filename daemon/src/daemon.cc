@@ -484,8 +484,6 @@ class Daemon final : public DaemonState {
       return;
     }
     spdlog::set_level(spdlog::level::from_str(reloaded->log_level));
-    options_.jobs.labels = reloaded->job_labels;
-    options_.jobs.allow = reloaded->job_allow;
     if (compute_host_) compute_host_->set_policy(reloaded->job_labels, reloaded->job_allow);
     spdlog::info("SIGHUP: config reloaded (log level {}, {} job labels, {} allow entries)",
                  reloaded->log_level, reloaded->job_labels.size(), reloaded->job_allow.size());
